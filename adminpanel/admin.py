@@ -1,0 +1,6 @@
+from django.contrib import admin
+
+# The one admin site staff use: name it for them.
+admin.site.site_header = "Videochat administration"
+admin.site.site_title = "Videochat admin"
+admin.site.index_title = "Operations"

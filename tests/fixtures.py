@@ -1,0 +1,76 @@
+"""Fixtures shared by every test (registered by the root conftest.py): clean real stores
+per test and the persona users."""
+
+from collections.abc import Callable, Iterator
+
+import pytest
+from django.conf import settings
+from django_redis import get_redis_connection
+from mongoengine.connection import get_db
+from rest_framework.test import APIClient
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from accounts.models import User
+from tests.factories import HostFactory, UserFactory
+
+
+@pytest.fixture(autouse=True)
+def clean_redis() -> Iterator[None]:
+    """Every test starts with an empty test Redis database (cache, throttles, presence)."""
+    redis = get_redis_connection("default")
+    redis.flushdb()
+    yield
+    redis.flushdb()
+
+
+@pytest.fixture
+def mongo_db():  # type: ignore[no-untyped-def]
+    """The test MongoDB database, emptied before and after the test."""
+    db = get_db()
+    assert db.name.endswith("_test"), "refusing to clean a non-test MongoDB database"
+    for name in db.list_collection_names():
+        db[name].delete_many({})
+    yield db
+    for name in db.list_collection_names():
+        db[name].delete_many({})
+
+
+@pytest.fixture
+def alice(db: None) -> User:
+    return UserFactory.create(email="alice@example.com", name="Alice")
+
+
+@pytest.fixture
+def bob(db: None) -> User:
+    return UserFactory.create(email="bob@example.com", name="Bob")
+
+
+@pytest.fixture
+def hana(db: None) -> User:
+    return HostFactory.create(email="hana@example.com", name="Hana")
+
+
+def access_token_for(user: User) -> str:
+    return str(RefreshToken.for_user(user).access_token)
+
+
+@pytest.fixture
+def api() -> APIClient:
+    """An anonymous client."""
+    return APIClient()
+
+
+@pytest.fixture
+def client_for() -> Callable[[User], APIClient]:
+    """client_for(alice) -> an APIClient sending alice's access token."""
+
+    def make(user: User) -> APIClient:
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {access_token_for(user)}")
+        return client
+
+    return make
+
+
+def pytest_configure() -> None:
+    assert settings.REDIS_PREFIX.endswith("-test")

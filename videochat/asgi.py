@@ -1,0 +1,31 @@
+"""ASGI entry point: HTTP goes to Django, /ws/ to the WebSocket gateway."""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "videochat.settings")
+# Django must be set up before anything imports models.
+django_http = get_asgi_application()
+
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django.urls import path  # noqa: E402
+
+from videochat.gateway.auth import JWTAuthMiddleware  # noqa: E402
+from videochat.gateway.consumer import GatewayConsumer  # noqa: E402
+
+if settings.DEBUG:
+    # Development only: production serves /static/ from nginx (deploy/nginx.conf).
+    from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+
+    django_http = ASGIStaticFilesHandler(django_http)
+
+# No origin check on the socket: it authenticates with a bearer token the client must
+# present explicitly, never with a cookie, so a foreign page gains nothing by opening it.
+application = ProtocolTypeRouter(
+    {
+        "http": django_http,
+        "websocket": JWTAuthMiddleware(URLRouter([path("ws/", GatewayConsumer.as_asgi())])),
+    }
+)

@@ -1,0 +1,227 @@
+"""One error shape for every client-facing failure (API.md, Conventions):
+
+    {"error": {"code": "<snake_case>", "message": "<human text>", "details": {...}}}
+
+Services raise `ApplicationError` (or one of its named subclasses); the DRF exception
+handler, the Django error views and the WebSocket gateway all turn errors into this shape
+through `error_body()`, so no client ever sees an HTML page or a framework's own format.
+"""
+
+import logging
+from io import BytesIO
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404, HttpRequest, JsonResponse
+from django.views import defaults
+from rest_framework import exceptions as drf
+from rest_framework.parsers import JSONParser
+from rest_framework.response import Response
+from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
+
+logger = logging.getLogger(__name__)
+
+
+class ApplicationError(Exception):
+    """A domain rule said no. Subclasses fix the code and status clients rely on."""
+
+    code = "validation_error"
+    status = 400
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        details: dict[str, Any] | None = None,
+        code: str | None = None,
+        status: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details or {}
+        if code is not None:
+            self.code = code
+        if status is not None:
+            self.status = status
+
+
+class ValidationFailed(ApplicationError):
+    code, status = "validation_error", 400
+
+
+class NotAuthenticated(ApplicationError):
+    code, status = "not_authenticated", 401
+
+
+class PermissionDenied(ApplicationError):
+    code, status = "permission_denied", 403
+
+
+class Blocked(ApplicationError):
+    code, status = "blocked", 403
+
+
+class NotFound(ApplicationError):
+    code, status = "not_found", 404
+
+
+class InsufficientFunds(ApplicationError):
+    code, status = "insufficient_funds", 402
+
+
+class Conflict(ApplicationError):
+    code, status = "conflict", 409
+
+
+class IdempotencyMismatch(ApplicationError):
+    code, status = "idempotency_mismatch", 409
+
+
+class RateLimited(ApplicationError):
+    code, status = "rate_limited", 429
+
+
+class ServiceUnavailable(ApplicationError):
+    code, status = "service_unavailable", 503
+
+
+def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": details or {}}}
+
+
+def error_response(
+    code: str, message: str, status: int, details: dict[str, Any] | None = None
+) -> JsonResponse:
+    return JsonResponse(error_body(code, message, details), status=status)
+
+
+class PayloadTooLarge(drf.APIException):
+    status_code = 413
+    default_detail = "Request body is too large."
+    default_code = "payload_too_large"
+
+
+class LimitedJSONParser(JSONParser):
+    """JSONParser that reads at most API_MAX_BODY_BYTES. DRF reads the raw request stream,
+    so Django's DATA_UPLOAD_MAX_MEMORY_SIZE never applies to JSON bodies."""
+
+    def parse(self, stream, media_type=None, parser_context=None):  # type: ignore[no-untyped-def]
+        limit = settings.API_MAX_BODY_BYTES
+        raw = stream.read(limit + 1) if stream is not None else b""
+        if len(raw) > limit:
+            raise PayloadTooLarge(f"Request body is larger than {limit} bytes.")
+        return super().parse(BytesIO(raw), media_type, parser_context)
+
+
+# DRF exception class -> (status, code). Anything not listed keeps DRF's status and uses
+# DRF's own snake_case code.
+_DRF_CODES: list[tuple[type[Exception], int, str]] = [
+    (InvalidToken, 401, "not_authenticated"),
+    (drf.NotAuthenticated, 401, "not_authenticated"),
+    (drf.AuthenticationFailed, 401, "not_authenticated"),
+    (drf.PermissionDenied, 403, "permission_denied"),
+    (drf.NotFound, 404, "not_found"),
+    (drf.Throttled, 429, "rate_limited"),
+    (drf.ParseError, 400, "validation_error"),
+    (drf.ValidationError, 400, "validation_error"),
+    (drf.MethodNotAllowed, 405, "method_not_allowed"),
+    (drf.UnsupportedMediaType, 415, "unsupported_media_type"),
+    (drf.NotAcceptable, 406, "not_acceptable"),
+]
+
+
+def _drf_details(exc: drf.APIException) -> dict[str, Any]:
+    if isinstance(exc, drf.ValidationError):
+        detail = exc.detail
+        return detail if isinstance(detail, dict) else {"non_field_errors": detail}
+    wait = _throttle_wait(exc)
+    return {"retry_after": wait} if wait is not None else {}
+
+
+def _throttle_wait(exc: drf.APIException) -> int | None:
+    """Whole seconds until a throttled client may retry (DRF gives a float or None)."""
+    wait = getattr(exc, "wait", None) if isinstance(exc, drf.Throttled) else None
+    return None if wait is None else int(wait) + 1
+
+
+def _drf_message(exc: drf.APIException) -> str:
+    if isinstance(exc, drf.ValidationError):
+        return "The request is not valid."
+    if isinstance(exc, InvalidToken):
+        return "The token is invalid or expired."
+    detail: Any = exc.detail
+    if isinstance(detail, dict):
+        detail = detail.get("detail", exc.default_detail)
+    if isinstance(detail, list):
+        detail = detail[0] if detail else exc.default_detail
+    return str(detail)
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
+    """DRF's EXCEPTION_HANDLER: every error raised in a view leaves in the one shape."""
+    headers: dict[str, str] = {}
+    if isinstance(exc, ApplicationError):
+        return Response(error_body(exc.code, exc.message, exc.details), status=exc.status)
+    if isinstance(exc, Http404):
+        exc = drf.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = drf.PermissionDenied()
+    elif isinstance(exc, TokenError):
+        exc = InvalidToken(str(exc))
+    if isinstance(exc, drf.APIException):
+        status, code = exc.status_code, exc.default_code
+        for cls, mapped_status, mapped_code in _DRF_CODES:
+            if isinstance(exc, cls):
+                status, code = mapped_status, mapped_code
+                break
+        if getattr(exc, "auth_header", None):
+            headers["WWW-Authenticate"] = exc.auth_header  # type: ignore[attr-defined]
+        wait = _throttle_wait(exc)
+        if wait is not None:
+            headers["Retry-After"] = str(wait)
+        return Response(
+            error_body(str(code), _drf_message(exc), _drf_details(exc)),
+            status=status,
+            headers=headers,
+        )
+    request = context.get("request")
+    logger.exception("Unhandled error in %s", getattr(request, "path", "?"), exc_info=exc)
+    return Response(error_body("server_error", "Something went wrong on our side."), status=500)
+
+
+# Django-level handlers, for what never reaches a DRF view (unknown URLs, crashes outside
+# views). HTML stays for the admin and the docs; anything under /api/ gets JSON.
+
+
+def _wants_json(request: HttpRequest) -> bool:
+    return request.path.startswith("/api/") or request.path.startswith("/healthz")
+
+
+def handler400(request: HttpRequest, exception: Exception | None = None) -> Any:
+    if _wants_json(request):
+        return error_response("validation_error", "Bad request.", 400)
+    return defaults.bad_request(request, exception or Exception())
+
+
+def handler403(request: HttpRequest, exception: Exception | None = None) -> Any:
+    if _wants_json(request):
+        return error_response("permission_denied", "You may not do that.", 403)
+    return defaults.permission_denied(request, exception or Exception())
+
+
+def handler404(request: HttpRequest, exception: Exception | None = None) -> Any:
+    if _wants_json(request):
+        return error_response("not_found", "Not found.", 404)
+    return defaults.page_not_found(request, exception or Exception())
+
+
+def handler500(request: HttpRequest) -> Any:
+    if _wants_json(request):
+        return error_response("server_error", "Something went wrong on our side.", 500)
+    return defaults.server_error(request)
+
+
+def api_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
+    """Catch-all for unknown /api/ paths: JSON even when DEBUG would render a debug page."""
+    return error_response("not_found", f"No API endpoint at {request.path}.", 404)

@@ -1,0 +1,69 @@
+"""manage.py seed_demo: the demo data `make run` starts with. Safe to run again: it only
+creates what is missing and never overwrites what a developer changed."""
+
+from decimal import Decimal
+from typing import Any
+
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from accounts.models import Gender, Role, User
+from gifts.models import Gift
+from wallet.models import CoinPackage
+
+DEMO_PASSWORD = "demo-pass-123"  # noqa: S105 - printed on purpose: demo logins only
+
+USERS = [
+    # email, name, gender, role
+    ("staff@demo.example", "Sam Staff", Gender.OTHER, Role.STAFF),
+    ("hana@demo.example", "Hana", Gender.FEMALE, Role.HOST),
+    ("maya@demo.example", "Maya", Gender.FEMALE, Role.HOST),
+    ("alex@demo.example", "Alex", Gender.MALE, Role.USER),
+    ("ben@demo.example", "Ben", Gender.MALE, Role.USER),
+]
+
+GIFTS = [
+    # name, icon, cost in coins
+    ("Rose", "rose", 10),
+    ("Heart", "heart", 50),
+    ("Teddy bear", "teddy", 200),
+    ("Diamond ring", "ring", 1000),
+]
+
+PACKAGES = [
+    # coins, price (USD)
+    (100, Decimal("0.99")),
+    (550, Decimal("4.99")),
+    (1200, Decimal("9.99")),
+    (6500, Decimal("49.99")),
+]
+
+
+class Command(BaseCommand):
+    help = "Create the demo users, gift catalog and coin packages if they are missing."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        with transaction.atomic():
+            created_users = [self._user(*row) for row in USERS]
+            for position, (name, icon, cost) in enumerate(GIFTS):
+                Gift.objects.get_or_create(
+                    name=name, defaults={"icon": icon, "cost_coins": cost, "position": position}
+                )
+            for position, (coins, price) in enumerate(PACKAGES):
+                CoinPackage.objects.get_or_create(
+                    coins=coins, currency="USD", defaults={"price": price, "position": position}
+                )
+        made = sum(created_users)
+        self.stdout.write(f"Demo data ready ({made} user(s) created). Demo logins:")
+        for email, _name, _gender, role in USERS:
+            self.stdout.write(f"  {role:<5} {email:<22} password: {DEMO_PASSWORD}")
+        self.stdout.write("  (the staff login also opens /admin/)")
+
+    def _user(self, email: str, name: str, gender: str, role: str) -> bool:
+        if User.objects.filter(email=email).exists():
+            return False
+        if role == Role.STAFF:
+            User.objects.create_superuser(email, DEMO_PASSWORD, name=name, gender=gender)
+        else:
+            User.objects.create_user(email, DEMO_PASSWORD, name=name, gender=gender, role=role)
+        return True

@@ -1,0 +1,68 @@
+"""Every way an API request can fail leaves in the one error shape (API.md, Conventions)."""
+
+import pytest
+
+pytestmark = pytest.mark.urls("videochat.tests.urls_errors")
+
+
+def assert_error(response, status: int, code: str) -> dict:
+    assert response.status_code == status, response.content
+    assert response["Content-Type"].startswith("application/json")
+    body = response.json()
+    assert set(body) == {"error"}
+    assert set(body["error"]) == {"code", "message", "details"}
+    assert body["error"]["code"] == code
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
+    return body["error"]
+
+
+def test_malformed_json_is_a_validation_error(api):
+    response = api.post("/api/test/echo", "{not json", content_type="application/json")
+    assert_error(response, 400, "validation_error")
+
+
+def test_a_huge_body_is_refused_before_parsing(api, settings):
+    settings.API_MAX_BODY_BYTES = 1024
+    response = api.post("/api/test/echo", {"text": "x" * 2000}, format="json")
+    assert_error(response, 413, "payload_too_large")
+
+
+def test_a_body_under_the_limit_is_read(api):
+    response = api.post("/api/test/echo", {"text": "hello"}, format="json")
+    assert response.status_code == 200
+    assert response.json() == {"got": {"text": "hello"}}
+
+
+def test_form_bodies_are_not_accepted(api):
+    response = api.post("/api/test/echo", "a=1", content_type="application/x-www-form-urlencoded")
+    assert_error(response, 415, "unsupported_media_type")
+
+
+def test_domain_errors_keep_their_code_and_details(api):
+    error = assert_error(api.get("/api/test/domain"), 402, "insufficient_funds")
+    assert error["details"] == {"needed": 60}
+    assert error["message"] == "You need 60 coins."
+
+
+def test_a_crash_is_a_json_500_without_internals(api):
+    api.raise_request_exception = False
+    error = assert_error(api.get("/api/test/crash"), 500, "server_error")
+    assert "boom" not in error["message"]
+
+
+def test_wrong_method_is_405_in_the_shape(api):
+    assert_error(api.get("/api/test/echo"), 405, "method_not_allowed")
+
+
+def test_missing_and_bad_tokens_are_not_authenticated(api):
+    assert_error(api.get("/api/test/private"), 401, "not_authenticated")
+    api.credentials(HTTP_AUTHORIZATION="Bearer not-a-jwt")
+    assert_error(api.get("/api/test/private"), 401, "not_authenticated")
+
+
+def test_throttling_is_rate_limited_with_retry_after(api):
+    assert api.get("/api/test/throttled").status_code == 200
+    response = api.get("/api/test/throttled")
+    error = assert_error(response, 429, "rate_limited")
+    assert int(response["Retry-After"]) >= 1
+    assert error["details"]["retry_after"] == int(response["Retry-After"])

@@ -1,0 +1,42 @@
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+
+from accounts.models import Role, User
+from gifts.models import Gift
+from videochat.management.commands.seed_demo import DEMO_PASSWORD
+from wallet.models import CoinPackage
+
+
+def seed() -> str:
+    out = StringIO()
+    call_command("seed_demo", stdout=out)
+    return out.getvalue()
+
+
+@pytest.mark.django_db
+def test_seed_demo_creates_the_demo_world_once():
+    first = seed()
+    second = seed()
+
+    assert User.objects.count() == 5
+    assert Gift.objects.filter(is_active=True).count() == 4
+    assert CoinPackage.objects.filter(is_active=True).count() == 4
+    assert "5 user(s) created" in first
+    assert "0 user(s) created" in second
+    assert "staff@demo.example" in second and DEMO_PASSWORD in second
+
+    staff = User.objects.get(email="staff@demo.example")
+    assert staff.is_staff and staff.is_superuser and staff.role == Role.STAFF
+    assert User.objects.filter(role=Role.HOST).count() == 2
+    assert User.objects.filter(role=Role.USER).count() == 2
+    assert all(user.check_password(DEMO_PASSWORD) for user in User.objects.all())
+
+
+@pytest.mark.django_db
+def test_seed_demo_keeps_what_staff_changed():
+    seed()
+    Gift.objects.filter(name="Rose").update(cost_coins=15)
+    seed()
+    assert Gift.objects.get(name="Rose").cost_coins == 15

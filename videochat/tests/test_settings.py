@@ -1,0 +1,90 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from videochat import env
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def load_settings(overrides: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Import the production settings module in a fresh interpreter with only the given
+    environment, as a deployer's process would (ENV_FILE empty: no development .env)."""
+    clean = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}
+    clean.update(
+        PYTHONPATH=str(ROOT), DJANGO_SETTINGS_MODULE="videochat.settings", ENV_FILE="", **overrides
+    )
+    code = "import django; django.setup(); from django.conf import settings; print(settings.PORT)"
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd="/",
+    )
+
+
+PRODUCTION = {"DEBUG": "0", "SECRET_KEY": "x" * 50, "ALLOWED_HOSTS": "example.com"}
+
+
+def test_production_refuses_to_start_without_secret_key():
+    result = load_settings({"DEBUG": "0", "ALLOWED_HOSTS": "example.com"})
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set" in result.stderr
+
+
+def test_production_refuses_to_start_without_allowed_hosts():
+    result = load_settings({"DEBUG": "0", "SECRET_KEY": "x" * 50})
+    assert result.returncode != 0
+    assert "ALLOWED_HOSTS must be set" in result.stderr
+
+
+def test_production_starts_with_both():
+    result = load_settings({**PRODUCTION, "PORT": "9001"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "9001"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("PORT", "eighty", "is not a whole number"),
+        ("PORT", "70000", "above the maximum"),
+        ("DEBUG", "maybe", "is not a boolean"),
+        ("HOST_SHARE_PERCENT", "150", "above the maximum"),
+        ("CALL_BILLING_PERIOD_SECONDS", "0", "below the minimum"),
+        ("REDIS_URL", "localhost:6379", "is not a URL"),
+        ("DATABASE_URL", "mysql://127.0.0.1/videochat", "is not a URL"),
+    ],
+)
+def test_bad_values_are_refused_with_the_variable_named(name, value, message):
+    result = load_settings({**PRODUCTION, name: value})
+    assert result.returncode != 0
+    assert name in result.stderr and message in result.stderr
+
+
+def test_env_reader_functions(monkeypatch):
+    monkeypatch.setenv("X_LIST", " a, b ,,c ")
+    monkeypatch.setenv("X_BOOL", "On")
+    monkeypatch.setenv("X_INT", "12")
+    assert env.env_list("X_LIST") == ["a", "b", "c"]
+    assert env.env_bool("X_BOOL", False) is True
+    assert env.env_int("X_INT", 1, minimum=10) == 12
+    assert env.env_int("X_MISSING", 7) == 7
+    with pytest.raises(ImproperlyConfigured, match="X_INT=12 is above the maximum 5"):
+        env.env_int("X_INT", 1, maximum=5)
+
+
+def test_database_url_is_parsed_into_django_settings():
+    db = env.database_from_url("postgres://app:s%40cret@db.internal:6432/main?sslmode=require")
+    assert db["NAME"] == "main"
+    assert db["USER"] == "app"
+    assert db["PASSWORD"] == "s@cret"
+    assert db["HOST"] == "db.internal"
+    assert db["PORT"] == "6432"
+    assert db["OPTIONS"] == {"sslmode": "require"}
