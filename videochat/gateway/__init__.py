@@ -1,0 +1,31 @@
+"""The WebSocket gateway. Apps register handlers in their `events.py`:
+
+    from videochat.gateway import EventContext, event
+
+    @event("presence:update", data=PresenceUpdateIn)
+    async def presence_update(ctx: EventContext, data: dict) -> dict | None: ...
+
+and push to users with `notify()` (sync, after commit) or `anotify()` (async).
+Importing this package loads no models (the consumer and auth live in their modules)."""
+
+from videochat.gateway.notify import anotify, notify, user_group
+from videochat.gateway.registry import (
+    EventContext,
+    event,
+    on_activity,
+    on_connect,
+    on_disconnect,
+    registry,
+)
+
+__all__ = [
+    "EventContext",
+    "anotify",
+    "event",
+    "notify",
+    "on_activity",
+    "on_connect",
+    "on_disconnect",
+    "registry",
+    "user_group",
+]

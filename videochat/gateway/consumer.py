@@ -1,0 +1,153 @@
+"""The one WebSocket every client holds (DESIGN.md, "One socket per client"). It
+authenticates, joins the user's group, checks the envelope, throttles, and dispatches each
+frame to the handler an app registered; it knows no app itself."""
+
+import logging
+from time import monotonic
+from typing import Any
+
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from rest_framework.exceptions import APIException
+
+from videochat.errors import (
+    ApplicationError,
+    RateLimited,
+    ValidationFailed,
+    api_exception_handler,
+    error_body,
+)
+from videochat.gateway.frames import (
+    Ref,
+    ack_frame,
+    decode_frame,
+    encode_frame,
+    error_frame,
+    read_event,
+    read_ref,
+)
+from videochat.gateway.notify import user_group
+from videochat.gateway.registry import EventContext, Moment, registry
+from videochat.gateway.throttle import TokenBucket
+
+logger = logging.getLogger(__name__)
+
+# Close code for a missing, bad or expired token (API.md, WebSocket).
+CLOSE_NOT_AUTHENTICATED = 4401
+
+# What the REST API answers as a client error (4xx), and so does the socket.
+CLIENT_ERRORS = (ApplicationError, APIException, Http404, PermissionDenied)
+
+
+class GatewayConsumer(AsyncJsonWebsocketConsumer):
+    max_frame_bytes = 64 * 1024
+    rate_per_second = 20.0
+    rate_burst = 40
+    # Activity hooks (presence) run at most this often per socket; the presence key lives
+    # PRESENCE_TTL_SECONDS (60), so refreshing every frame would only load Redis.
+    activity_interval_seconds = 10.0
+
+    ctx: EventContext | None = None  # set once the socket is authenticated
+    bucket: TokenBucket
+    last_activity: float
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        subprotocol = self.scope.get("subprotocol")
+        if user is None:
+            # A 4xxx close code reaches the client only on an accepted socket.
+            await self.accept(subprotocol)
+            await self.close(code=CLOSE_NOT_AUTHENTICATED, reason="not_authenticated")
+            return
+        group = user_group(user.pk)
+        # Join before accepting: once the client sees the socket open, no push may miss it.
+        await self.channel_layer.group_add(group, self.channel_name)
+        self.groups.append(group)  # websocket_disconnect leaves every group listed here
+        self.ctx = EventContext(
+            user=user, channel_name=self.channel_name, state={}, send_frame=self.send_frame
+        )
+        self.bucket = TokenBucket(rate=self.rate_per_second, burst=self.rate_burst)
+        # Hooks first, so that whatever they set up (presence) holds once the client sees
+        # the socket open.
+        await self.run_hooks("connect")
+        self.last_activity = monotonic()
+        await self.accept(subprotocol)
+
+    async def disconnect(self, code: int) -> None:
+        if self.ctx is not None:
+            await self.run_hooks("disconnect")
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.ctx is None:
+            return  # an unauthenticated socket that is being closed
+        now = monotonic()
+        # Every frame spends a token, malformed ones included; the verdict is given after
+        # parsing so that a refused frame's reply still carries its ref.
+        allowed = self.bucket.take(now)
+        if now - self.last_activity >= self.activity_interval_seconds:
+            self.last_activity = now
+            await self.run_hooks("activity")
+
+        ref: Ref = None
+        event_type: str | None = None
+        try:
+            payload = decode_frame(text_data, max_bytes=self.max_frame_bytes)
+            ref = read_ref(payload)
+            event_type, data = read_event(payload)
+            if not allowed:
+                raise RateLimited(
+                    "Too many frames; slow down.",
+                    details={"retry_after": round(self.bucket.wait(), 3)},
+                )
+            result = await self.dispatch_event(event_type, data)
+            if ref is None:
+                return
+            text = encode_frame(ack_frame(ref, result))
+        except Exception as exc:
+            text = encode_frame(error_frame(ref, self.error_body_for(exc, event_type)))
+        await self.send(text_data=text)
+
+    def error_body_for(self, exc: Exception, event_type: str | None) -> dict[str, Any]:
+        """The REST API's error body for the same exception, so both doors say the same
+        thing; anything unexpected is logged (call from the except block) and hidden."""
+        if isinstance(exc, CLIENT_ERRORS):
+            return api_exception_handler(exc, {}).data
+        assert self.ctx is not None
+        logger.exception("WebSocket event %s of user %s failed", event_type, self.ctx.user_id)
+        return error_body("server_error", "Something went wrong on our side.")
+
+    async def dispatch_event(self, event_type: str, data: dict[str, Any]) -> dict[str, Any] | None:
+        """Run the registered handler; its return value is the ack's data."""
+        assert self.ctx is not None
+        spec = registry.get(event_type)
+        if spec is None:
+            shown = repr(event_type[:64])  # the type came from the client: keep the echo short
+            raise ValidationFailed(
+                f"Unknown event type {shown}.", details={"type": [f"Unknown type {shown}."]}
+            )
+        if spec.data is not None:
+            serializer = spec.data(data=data)
+            serializer.is_valid(raise_exception=True)
+            data = serializer.validated_data
+        result = await spec.handler(self.ctx, data)
+        if result is not None and not isinstance(result, dict):
+            raise TypeError(f"The handler of {event_type!r} returned {type(result).__name__}")
+        return result
+
+    async def run_hooks(self, moment: Moment) -> None:
+        """Hooks are side work (presence, cleanup): one failing must not cost the socket
+        or keep the other hooks from running."""
+        assert self.ctx is not None
+        for hook in registry.hooks(moment):
+            try:
+                await hook(self.ctx)
+            except Exception:
+                logger.exception("WebSocket %s hook %s failed", moment, hook.__qualname__)
+
+    async def send_frame(self, frame: dict[str, Any]) -> None:
+        await self.send(text_data=encode_frame(frame))
+
+    async def gateway_push(self, message: dict[str, Any]) -> None:
+        """A notify() from any process: the frame is already encoded, once for all sockets."""
+        await self.send(text_data=message["text"])

@@ -1,0 +1,88 @@
+"""notify(): pushes reach every socket of the user through the Redis channel layer, only
+after commit, from sync code anywhere (views, Celery, threads) and from async code."""
+
+import asyncio
+import threading
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+from channels.db import database_sync_to_async
+from django.db import transaction
+
+from videochat.gateway import anotify, notify
+from videochat.gateway.notify import send_now
+from videochat.gateway.testing import open_socket, sync_thread_connections_closed  # noqa: F401
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+async def test_every_socket_of_the_user_gets_the_push_and_nobody_else(alice, bob):
+    async with open_socket(alice) as phone, open_socket(alice) as laptop, open_socket(bob) as other:
+        await database_sync_to_async(notify)(alice.pk, "wallet:balance", {"balance": 120})
+        for socket in (phone, laptop):
+            assert await socket.receive_json_from(timeout=2) == {
+                "type": "wallet:balance",
+                "data": {"balance": 120},
+            }
+        assert await other.receive_nothing(timeout=0.3)
+
+
+async def test_rolled_back_change_is_never_announced(alice):
+    def change_then_roll_back() -> None:
+        with transaction.atomic():
+            notify(alice.pk, "wallet:balance", {"balance": 999})
+            transaction.set_rollback(True)
+
+    def change_and_commit() -> None:
+        with transaction.atomic():
+            notify(alice.pk, "wallet:balance", {"balance": 5})
+            # Not before the commit.
+            assert transaction.get_connection().run_on_commit
+
+    async with open_socket(alice) as socket:
+        await database_sync_to_async(change_then_roll_back)()
+        assert await socket.receive_nothing(timeout=0.5)
+        await database_sync_to_async(change_and_commit)()
+        assert (await socket.receive_json_from(timeout=2))["data"] == {"balance": 5}
+
+
+async def test_push_from_a_thread_without_event_loop_like_a_celery_worker(alice):
+    async with open_socket(alice) as socket:
+        worker = threading.Thread(target=notify, args=(alice.pk, "call:end", {"call_id": 3}))
+        worker.start()
+        await asyncio.to_thread(worker.join, 5)
+        assert await socket.receive_json_from(timeout=2) == {
+            "type": "call:end",
+            "data": {"call_id": 3},
+        }
+
+
+async def test_anotify_and_send_now(alice):
+    async with open_socket(alice) as socket:
+        await anotify(alice.pk, "chat:typing", {"from": 2, "is_typing": True})
+        assert (await socket.receive_json_from(timeout=2))["type"] == "chat:typing"
+        await database_sync_to_async(send_now)(alice.pk, "chat:typing", {"is_typing": False})
+        assert (await socket.receive_json_from(timeout=2))["data"] == {"is_typing": False}
+
+
+async def test_serializer_output_types_are_encoded(alice):
+    async with open_socket(alice) as socket:
+        at = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
+        await anotify(alice.pk, "test:types", {"at": at, "price": Decimal("4.99")})
+        data = (await socket.receive_json_from(timeout=2))["data"]
+        assert data == {"at": "2025-01-02T03:04:05Z", "price": "4.99"}
+
+
+def test_data_that_is_not_json_fails_in_the_caller():
+    with pytest.raises(TypeError):
+        notify(1, "test:bad", {"oops": object()})
+
+
+@pytest.mark.timeout(30)
+async def test_idle_socket_still_gets_a_push_after_seven_seconds(alice):
+    # DESIGN.md's trap: redis-py's 5 s socket timeout cut idle channel-layer reads.
+    async with open_socket(alice) as socket:
+        assert await socket.receive_nothing(timeout=7, interval=0.5)
+        await database_sync_to_async(notify)(alice.pk, "wallet:balance", {"balance": 1})
+        assert (await socket.receive_json_from(timeout=2))["data"] == {"balance": 1}
