@@ -1,0 +1,192 @@
+"""Accounts endpoints (API.md, Accounts). Views validate, call a service, serialize."""
+
+from typing import Any, cast
+
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import status
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+from rest_framework_simplejwt.serializers import TokenRefreshSerializer
+from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
+
+from accounts.models import User
+from accounts.selectors import user_get_visible
+from accounts.serializers import (
+    ProfileSerializer,
+    ProfileUpdateSerializer,
+    PublicProfileSerializer,
+    RefreshSerializer,
+    RegisterSerializer,
+    RegistrationSerializer,
+    ReportCreateSerializer,
+    ReportSerializer,
+    TokenObtainSerializer,
+    TokenPairSerializer,
+)
+from accounts.services import (
+    auth_logout,
+    auth_token_pair_issue,
+    auth_token_refresh,
+    report_create,
+    user_block,
+    user_register,
+    user_unblock,
+    user_update_profile,
+)
+from accounts.throttles import LoginThrottle, RegisterThrottle, ReportThrottle
+from videochat.openapi import error_responses
+
+
+def _caller(request: Request) -> User:
+    # IsAuthenticated (the default permission) has run, so this is a real user.
+    return cast(User, request.user)
+
+
+class RegisterApi(APIView):
+    authentication_classes = []
+    permission_classes = [AllowAny]
+    throttle_classes = [RegisterThrottle]
+
+    @extend_schema(
+        summary="Create an account and log in",
+        request=RegisterSerializer,
+        responses={201: RegistrationSerializer, **error_responses(400, 409, 413, 429)},
+    )
+    def post(self, request: Request) -> Response:
+        serializer = RegisterSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = user_register(**serializer.validated_data)
+        tokens = auth_token_pair_issue(user=user)
+        return Response(
+            RegistrationSerializer({"user": user, **tokens}).data, status=status.HTTP_201_CREATED
+        )
+
+
+@extend_schema_view(
+    post=extend_schema(
+        summary="Log in with e-mail and password",
+        description="Wrong credentials and deactivated accounts get 401 alike. Limited per "
+        "client address.",
+        request=TokenObtainSerializer,
+        responses={200: TokenPairSerializer, **error_responses(400, 401, 413, 429)},
+    )
+)
+class TokenObtainApi(TokenObtainPairView):
+    # SimpleJWT's view (public: no authentication, no permission classes; its 401s carry
+    # WWW-Authenticate), throttled per client address.
+    serializer_class = TokenObtainSerializer
+    throttle_classes = [LoginThrottle]
+
+
+class TokenRotateSerializer(TokenRefreshSerializer):
+    """SimpleJWT's refresh, with the work done by our service, which also refuses deleted
+    users (SimpleJWT answers 500) and lets only one of two concurrent uses of a refresh token
+    win. It lives here, not in serializers.py, because it calls a service."""
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, str]:
+        tokens = auth_token_refresh(refresh=attrs["refresh"])
+        return {"access": tokens["access"], "refresh": tokens["refresh"]}
+
+
+@extend_schema_view(
+    post=extend_schema(
+        summary="Trade a refresh token for a new pair",
+        description="Refresh tokens rotate: the one sent is revoked, use the returned one next "
+        "time. A revoked refresh token is answered with 401.",
+        request=RefreshSerializer,
+        responses={200: TokenPairSerializer, **error_responses(400, 401, 413)},
+    )
+)
+class TokenRefreshApi(TokenRefreshView):
+    # Public like every SimpleJWT view.
+    serializer_class = TokenRotateSerializer
+
+
+class LogoutApi(APIView):
+    @extend_schema(
+        summary="Log out this device",
+        description="Revokes the given refresh token, which must be the caller's. Sending an "
+        "already revoked one succeeds too.",
+        request=RefreshSerializer,
+        responses={204: None, **error_responses(400, 401, 413)},
+    )
+    def post(self, request: Request) -> Response:
+        serializer = RefreshSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        auth_logout(user=_caller(request), refresh=serializer.validated_data["refresh"])
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MeApi(APIView):
+    @extend_schema(summary="My profile", responses={200: ProfileSerializer, **error_responses(401)})
+    def get(self, request: Request) -> Response:
+        return Response(ProfileSerializer(_caller(request)).data)
+
+    @extend_schema(
+        summary="Change my profile",
+        description="Send only the fields to change. `id`, `email`, `role` and `created_at` "
+        "are ignored (so a profile can be sent back as received); other unknown fields are "
+        "a `validation_error`. The caller's other devices get a `profile:update` event.",
+        request=ProfileUpdateSerializer,
+        responses={200: ProfileSerializer, **error_responses(400, 401, 413)},
+    )
+    def patch(self, request: Request) -> Response:
+        serializer = ProfileUpdateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = user_update_profile(user=_caller(request), changes=serializer.validated_data)
+        return Response(ProfileSerializer(user).data)
+
+
+class UserDetailApi(APIView):
+    @extend_schema(
+        summary="Another user's public profile",
+        description="404 for unknown and deactivated users, and for users who blocked the caller.",
+        responses={200: PublicProfileSerializer, **error_responses(401, 404)},
+    )
+    def get(self, request: Request, user_id: int) -> Response:
+        user = user_get_visible(user_id=user_id, viewer=_caller(request))
+        return Response(PublicProfileSerializer(user).data)
+
+
+class UserBlockApi(APIView):
+    @extend_schema(
+        summary="Block a user",
+        description="They can no longer call, message or gift the caller. Blocking twice is fine.",
+        request=None,
+        responses={204: None, **error_responses(400, 401, 404)},
+    )
+    def post(self, request: Request, user_id: int) -> Response:
+        user_block(blocker=_caller(request), blocked_id=user_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(
+        summary="Unblock a user",
+        description="Unblocking someone who is not blocked is fine.",
+        responses={204: None, **error_responses(400, 401, 404)},
+    )
+    def delete(self, request: Request, user_id: int) -> Response:
+        user_unblock(blocker=_caller(request), blocked_id=user_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ReportsApi(APIView):
+    throttle_classes = [ReportThrottle]
+
+    @extend_schema(
+        summary="Report a user to staff",
+        request=ReportCreateSerializer,
+        responses={201: ReportSerializer, **error_responses(400, 401, 404, 413, 429)},
+    )
+    def post(self, request: Request) -> Response:
+        serializer = ReportCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        report = report_create(
+            reporter=_caller(request),
+            reported_id=data["user_id"],
+            reason=data["reason"],
+            details=data["details"],
+        )
+        return Response(ReportSerializer(report).data, status=status.HTTP_201_CREATED)

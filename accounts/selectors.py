@@ -1,0 +1,32 @@
+"""Reads of accounts data that other apps (calls, chat, gifts, matchmaking) rely on too."""
+
+from django.db.models import Q
+
+from accounts.models import Block, User
+from videochat.errors import NotFound
+
+
+def is_blocked_between(a_id: int, b_id: int) -> bool:
+    """True when either user blocked the other: neither may call, message or gift."""
+    return Block.objects.filter(
+        Q(blocker_id=a_id, blocked_id=b_id) | Q(blocker_id=b_id, blocked_id=a_id)
+    ).exists()
+
+
+def user_get_active(*, user_id: int) -> User:
+    """The active user with this id; NotFound for unknown and deactivated accounts alike,
+    so a client cannot tell them apart."""
+    user = User.objects.filter(pk=user_id, is_active=True).first()
+    if user is None:
+        raise NotFound("No such user.")
+    return user
+
+
+def user_get_visible(*, user_id: int, viewer: User) -> User:
+    """The user as `viewer` may see them. Someone who blocked the viewer is NotFound, like an
+    unknown id: being blocked is not revealed (the viewer's own blocks do not hide anyone,
+    or they could not look up whom to unblock)."""
+    user = user_get_active(user_id=user_id)
+    if Block.objects.filter(blocker_id=user.pk, blocked_id=viewer.pk).exists():
+        raise NotFound("No such user.")
+    return user

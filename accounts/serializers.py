@@ -1,0 +1,170 @@
+"""Shapes of the accounts API (API.md, Accounts): what comes in and what goes out."""
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+from rest_framework_simplejwt.serializers import PasswordField, TokenObtainPairSerializer
+
+from accounts.models import RATE_PER_MINUTE_MAX, RATE_PER_MINUTE_MIN, Gender, Role, User
+from accounts.presence import presence_status
+
+# --- Out -----------------------------------------------------------------------------------
+
+
+class _RateMixin(serializers.Serializer):
+    rate_per_minute = serializers.SerializerMethodField(
+        help_text="Coins per billed minute; null unless the user is a host."
+    )
+
+    def get_rate_per_minute(self, user: User) -> int | None:
+        return user.rate_per_minute if user.is_host else None
+
+
+class ProfileSerializer(_RateMixin, serializers.ModelSerializer):
+    """The caller's own profile: the user object plus the last location they set."""
+
+    class Meta:
+        model = User
+        fields = [
+            "id",
+            "email",
+            "name",
+            "gender",
+            "role",
+            "bio",
+            "rate_per_minute",
+            "created_at",
+            "lat",
+            "lon",
+        ]
+        read_only_fields = fields
+
+
+class PublicProfileSerializer(_RateMixin, serializers.ModelSerializer):
+    """Another user as anyone may see them: no e-mail, no location, live presence."""
+
+    presence = serializers.SerializerMethodField(
+        help_text="`busy` while in a call, `online` while connected, else `offline`."
+    )
+
+    class Meta:
+        model = User
+        fields = [
+            "id",
+            "name",
+            "gender",
+            "role",
+            "bio",
+            "rate_per_minute",
+            "created_at",
+            "presence",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.ChoiceField(choices=["online", "busy", "offline"]))
+    def get_presence(self, user: User) -> str:
+        return presence_status(user_id=user.pk)
+
+
+class TokenPairSerializer(serializers.Serializer):
+    access = serializers.CharField(help_text="Short-lived JWT for `Authorization: Bearer`.")
+    refresh = serializers.CharField(
+        help_text="Long-lived JWT for /auth/token/refresh; works once (it rotates)."
+    )
+
+
+class RegistrationSerializer(TokenPairSerializer):
+    user = ProfileSerializer()
+
+
+class ReportSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    user_id = serializers.IntegerField(source="reported_id")
+    reason = serializers.CharField()
+    details = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+# --- In ------------------------------------------------------------------------------------
+
+
+class CoordinateField(serializers.FloatField):
+    """A float that refuses booleans (plain FloatField would read `true` as 1.0)."""
+
+    def to_internal_value(self, data: Any) -> float:
+        if isinstance(data, bool):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+# Anyone may sign up as a user or a host; staff accounts are made in the admin.
+SIGNUP_ROLES = [role.value for role in Role if role != Role.STAFF]
+
+
+# Its own schema component: a second, smaller enum named like the profile's `role` would
+# collide with RoleEnum in the generated schema.
+@extend_schema_field({"type": "string", "enum": SIGNUP_ROLES}, component_name="SignupRoleEnum")
+class SignupRoleField(serializers.ChoiceField):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(choices=SIGNUP_ROLES, **kwargs)
+
+
+class RegisterSerializer(serializers.Serializer):
+    email = serializers.EmailField(max_length=254)
+    # Passwords are taken byte for byte: trimming would lock out "  secret  ".
+    password = serializers.CharField(write_only=True, trim_whitespace=False, max_length=128)
+    name = serializers.CharField(max_length=80)
+    gender = serializers.ChoiceField(choices=Gender.choices)
+    role = SignupRoleField(default=Role.USER)
+
+
+class ProfileUpdateSerializer(serializers.Serializer):
+    """Only the fields to change. `id`, `email`, `role` and `created_at` are ignored, so a
+    profile can be sent back as received; any other unknown field is an error."""
+
+    IGNORED = frozenset({"id", "email", "role", "created_at"})
+
+    name = serializers.CharField(max_length=80, required=False)
+    bio = serializers.CharField(max_length=500, allow_blank=True, required=False)
+    gender = serializers.ChoiceField(choices=Gender.choices, required=False)
+    rate_per_minute = serializers.IntegerField(
+        min_value=RATE_PER_MINUTE_MIN,
+        max_value=RATE_PER_MINUTE_MAX,
+        allow_null=True,
+        required=False,
+        help_text="Hosts only; anyone else may send only null (which changes nothing).",
+    )
+    lat = CoordinateField(min_value=-90, max_value=90, allow_null=True, required=False)
+    lon = CoordinateField(min_value=-180, max_value=180, allow_null=True, required=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        # Refused, so that a typo ("nmae") never silently changes nothing.
+        unknown = set(self.initial_data) - set(self.fields) - self.IGNORED
+        if unknown:
+            raise serializers.ValidationError({key: ["Unknown field."] for key in sorted(unknown)})
+        return attrs
+
+
+class TokenObtainSerializer(TokenObtainPairSerializer):
+    """E-mail (any letter case) and password."""
+
+    # SimpleJWT's login, except that e-mails are matched lower-case (as stored) and
+    # passwords are not trimmed (registration does not trim them either).
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["password"] = PasswordField(trim_whitespace=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, str]:
+        attrs[self.username_field] = attrs[self.username_field].strip().lower()
+        return super().validate(attrs)
+
+
+class RefreshSerializer(serializers.Serializer):
+    refresh = serializers.CharField()
+
+
+class ReportCreateSerializer(serializers.Serializer):
+    user_id = serializers.IntegerField(min_value=1)
+    reason = serializers.CharField(max_length=100)
+    details = serializers.CharField(max_length=2000, allow_blank=True, required=False, default="")

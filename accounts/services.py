@@ -1,0 +1,222 @@
+"""Every write of the accounts app: registration, JWT sessions, profiles, blocks, reports."""
+
+from typing import Any, TypedDict
+
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.settings import api_settings as jwt_settings
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
+from rest_framework_simplejwt.tokens import RefreshToken, Token, UntypedToken
+from rest_framework_simplejwt.utils import datetime_from_epoch
+
+from accounts.models import Block, Report, Role, User
+from accounts.selectors import user_get_active
+from accounts.serializers import ProfileSerializer
+from videochat.errors import Conflict, NotAuthenticated, ValidationFailed
+from videochat.gateway.notify import notify
+
+
+class TokenPair(TypedDict):
+    access: str
+    refresh: str
+
+
+class ProfileChanges(TypedDict, total=False):
+    """The profile fields a user may change about themselves (PATCH /me)."""
+
+    name: str
+    bio: str
+    gender: str
+    rate_per_minute: int | None
+    lat: float | None
+    lon: float | None
+
+
+def email_normalize(email: str) -> str:
+    """E-mail addresses are unique regardless of case: stored and looked up lower-case."""
+    return email.strip().lower()
+
+
+def _email_taken() -> Conflict:
+    return Conflict(
+        "An account with this e-mail already exists.",
+        details={"email": ["An account with this e-mail already exists."]},
+    )
+
+
+def user_register(
+    *, email: str, password: str, name: str, gender: str, role: str = Role.USER
+) -> User:
+    """Create a user who can log in at once. Django's password validators apply; a taken
+    e-mail (in any letter case) is a Conflict."""
+    if role == Role.STAFF:
+        # Staff accounts are made in the admin, never by signing up.
+        raise ValidationFailed("This role cannot be chosen.", details={"role": ["Not allowed."]})
+    user = User(email=email_normalize(email), name=name, gender=gender, role=role)
+    try:
+        # With the user's own attributes, so "alice@example.com" cannot be alice's password.
+        validate_password(password, user=user)
+    except DjangoValidationError as exc:
+        raise ValidationFailed(
+            "The password is too weak.", details={"password": list(exc.messages)}
+        ) from exc
+    if User.objects.filter(email__iexact=user.email).exists():
+        raise _email_taken()
+    user.set_password(password)
+    try:
+        with transaction.atomic():
+            user.save()
+    except IntegrityError:
+        # A concurrent registration with the same address won the unique index.
+        if User.objects.filter(email=user.email).exists():
+            raise _email_taken() from None
+        raise
+    return user
+
+
+def auth_token_pair_issue(*, user: User) -> TokenPair:
+    """A fresh access + refresh pair; the refresh token is recorded so it can be revoked."""
+    refresh = RefreshToken.for_user(user)
+    return {"access": str(refresh.access_token), "refresh": str(refresh)}
+
+
+def _refresh_token_revoke(token: Token, *, user: User) -> bool:
+    """Blacklist the refresh token; False if it already was. The blacklist row is unique per
+    token, so of two concurrent revocations exactly one returns True."""
+    outstanding, _ = OutstandingToken.objects.get_or_create(
+        jti=token[jwt_settings.JTI_CLAIM],
+        defaults={
+            "user": user,
+            "token": str(token),
+            "created_at": token.current_time,
+            "expires_at": datetime_from_epoch(token["exp"]),
+        },
+    )
+    _, created = BlacklistedToken.objects.get_or_create(token=outstanding)
+    return created
+
+
+def auth_token_refresh(*, refresh: str) -> TokenPair:
+    """Trade a refresh token for a new pair (rotation). Each refresh token works once: it is
+    revoked in the same step, and when the same token is sent twice at once only one request
+    gets a pair. Deactivated or deleted users get nothing."""
+    try:
+        token = RefreshToken(refresh)  # type: ignore[arg-type]  # SimpleJWT's hint is too narrow
+    except TokenError as exc:
+        raise NotAuthenticated("The token is invalid, expired or revoked.") from exc
+    user = User.objects.filter(pk=token.get(jwt_settings.USER_ID_CLAIM), is_active=True).first()
+    if user is None:
+        raise NotAuthenticated("No active account found for the given token.")
+    with transaction.atomic():
+        if not _refresh_token_revoke(token, user=user):
+            raise NotAuthenticated("The token is invalid, expired or revoked.")
+        return auth_token_pair_issue(user=user)
+
+
+def auth_logout(*, user: User, refresh: str) -> None:
+    """End one session of `user` by revoking its refresh token. Revoking an already revoked
+    token is fine (a retried logout succeeds); a token of another user, an access token or
+    garbage is refused and nothing is revoked. The access token lives on until it expires."""
+    try:
+        # Signature and expiry only: the blacklist check would make a retried logout fail.
+        token = UntypedToken(refresh)  # type: ignore[arg-type]
+    except TokenError:
+        token = None
+    if (
+        token is None
+        or token.get(jwt_settings.TOKEN_TYPE_CLAIM) != RefreshToken.token_type
+        or str(token.get(jwt_settings.USER_ID_CLAIM)) != str(user.pk)
+    ):
+        raise ValidationFailed(
+            "This is not a valid refresh token of yours.",
+            details={"refresh": ["Not a valid refresh token of yours."]},
+        )
+    _refresh_token_revoke(token, user=user)
+
+
+def user_update_profile(*, user: User, changes: ProfileChanges) -> User:
+    """Apply the user's own profile changes and tell their other devices
+    (`profile:update`). Only hosts have a rate (`null` from anyone else changes nothing);
+    a location is a point (`lat` and `lon`) or nothing (both null)."""
+    fields: dict[str, Any] = dict(changes)
+    if "rate_per_minute" in fields:
+        rate = fields["rate_per_minute"]
+        if not user.is_host and rate is not None:
+            raise ValidationFailed(
+                "Only hosts set a rate per minute.",
+                details={"rate_per_minute": ["Only hosts charge per minute."]},
+            )
+        if user.is_host and rate is None:
+            raise ValidationFailed(
+                "A host needs a rate per minute.",
+                details={"rate_per_minute": ["This field may not be null."]},
+            )
+        if rate is None:
+            del fields["rate_per_minute"]
+    _check_location(fields)
+    if not fields:
+        return user
+    for name, value in fields.items():
+        setattr(user, name, value)
+    user.save(update_fields=list(fields))
+    notify(user.pk, "profile:update", {"user": ProfileSerializer(user).data})
+    return user
+
+
+def _check_location(fields: dict[str, Any]) -> None:
+    # The database accepts one coordinate without the other (a CHECK passes on NULL), so the
+    # pairing is enforced here.
+    sent = {"lat", "lon"} & fields.keys()
+    if not sent:
+        return
+    if len(sent) == 1:
+        (missing,) = {"lat", "lon"} - sent
+        raise ValidationFailed(
+            "Send lat and lon together.", details={missing: ["Send lat and lon together."]}
+        )
+    if (fields["lat"] is None) != (fields["lon"] is None):
+        message = "Both must be numbers, or both null."
+        raise ValidationFailed(
+            "A location needs both lat and lon.", details={"lat": [message], "lon": [message]}
+        )
+
+
+def user_block(*, blocker: User, blocked_id: int) -> None:
+    """`blocker` stops calls, messages and gifts from `blocked_id`. Blocking twice is fine."""
+    if blocked_id == blocker.pk:
+        raise ValidationFailed("You cannot block yourself.")
+    blocked = user_get_active(user_id=blocked_id)
+    # get_or_create falls back to a read when a concurrent request inserted the row first.
+    Block.objects.get_or_create(blocker=blocker, blocked=blocked)
+
+
+def user_unblock(*, blocker: User, blocked_id: int) -> None:
+    """Lift `blocker`'s block on `blocked_id`, if there is one."""
+    if blocked_id == blocker.pk:
+        raise ValidationFailed("You cannot unblock yourself.")
+    blocked = user_get_active(user_id=blocked_id)
+    Block.objects.filter(blocker=blocker, blocked=blocked).delete()
+
+
+def report_create(*, reporter: User, reported_id: int, reason: str, details: str = "") -> Report:
+    """File a report for staff. The reported user may have blocked the reporter: harassers
+    often block right after, and the report must still reach staff."""
+    if reported_id == reporter.pk:
+        raise ValidationFailed(
+            "You cannot report yourself.", details={"user_id": ["You cannot report yourself."]}
+        )
+    reported = user_get_active(user_id=reported_id)
+    return Report.objects.create(
+        reporter=reporter, reported=reported, reason=reason, details=details
+    )
+
+
+def report_close(*, reports: QuerySet[Report], status: Report.Status) -> int:
+    """Close the still-open reports among `reports` as resolved or dismissed; returns how
+    many changed. A closed report keeps its first outcome."""
+    if status == Report.Status.OPEN:
+        raise ValueError("report_close needs a closing status")
+    return reports.filter(status=Report.Status.OPEN).update(status=status)
