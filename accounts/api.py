@@ -1,6 +1,6 @@
 """Accounts endpoints (API.md, Accounts). Views validate, call a service, serialize."""
 
-from typing import Any, cast
+from typing import Any
 
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import status
@@ -11,7 +11,6 @@ from rest_framework.views import APIView
 from rest_framework_simplejwt.serializers import TokenRefreshSerializer
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
-from accounts.models import User
 from accounts.selectors import user_get_visible
 from accounts.serializers import (
     ProfileSerializer,
@@ -37,11 +36,7 @@ from accounts.services import (
 )
 from accounts.throttles import LoginThrottle, RegisterThrottle, ReportThrottle
 from videochat.openapi import error_responses
-
-
-def _caller(request: Request) -> User:
-    # IsAuthenticated (the default permission) has run, so this is a real user.
-    return cast(User, request.user)
+from videochat.views import caller
 
 
 class RegisterApi(APIView):
@@ -115,14 +110,14 @@ class LogoutApi(APIView):
     def post(self, request: Request) -> Response:
         serializer = RefreshSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        auth_logout(user=_caller(request), refresh=serializer.validated_data["refresh"])
+        auth_logout(user=caller(request), refresh=serializer.validated_data["refresh"])
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class MeApi(APIView):
     @extend_schema(summary="My profile", responses={200: ProfileSerializer, **error_responses(401)})
     def get(self, request: Request) -> Response:
-        return Response(ProfileSerializer(_caller(request)).data)
+        return Response(ProfileSerializer(caller(request)).data)
 
     @extend_schema(
         summary="Change my profile",
@@ -135,7 +130,7 @@ class MeApi(APIView):
     def patch(self, request: Request) -> Response:
         serializer = ProfileUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        user = user_update_profile(user=_caller(request), changes=serializer.validated_data)
+        user = user_update_profile(user=caller(request), changes=serializer.validated_data)
         return Response(ProfileSerializer(user).data)
 
 
@@ -146,7 +141,7 @@ class UserDetailApi(APIView):
         responses={200: PublicProfileSerializer, **error_responses(401, 404)},
     )
     def get(self, request: Request, user_id: int) -> Response:
-        user = user_get_visible(user_id=user_id, viewer=_caller(request))
+        user = user_get_visible(user_id=user_id, viewer=caller(request))
         return Response(PublicProfileSerializer(user).data)
 
 
@@ -158,7 +153,7 @@ class UserBlockApi(APIView):
         responses={204: None, **error_responses(400, 401, 404)},
     )
     def post(self, request: Request, user_id: int) -> Response:
-        user_block(blocker=_caller(request), blocked_id=user_id)
+        user_block(blocker=caller(request), blocked_id=user_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(
@@ -167,7 +162,7 @@ class UserBlockApi(APIView):
         responses={204: None, **error_responses(400, 401, 404)},
     )
     def delete(self, request: Request, user_id: int) -> Response:
-        user_unblock(blocker=_caller(request), blocked_id=user_id)
+        user_unblock(blocker=caller(request), blocked_id=user_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -184,7 +179,7 @@ class ReportsApi(APIView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         report = report_create(
-            reporter=_caller(request),
+            reporter=caller(request),
             reported_id=data["user_id"],
             reason=data["reason"],
             details=data["details"],

@@ -17,6 +17,7 @@ from accounts.selectors import user_get_active
 from accounts.serializers import ProfileSerializer
 from videochat.errors import Conflict, NotAuthenticated, ValidationFailed
 from videochat.gateway.notify import notify
+from wallet.services import wallet_ensure
 
 
 class TokenPair(TypedDict):
@@ -50,7 +51,8 @@ def _email_taken() -> Conflict:
 def user_register(
     *, email: str, password: str, name: str, gender: str, role: str = Role.USER
 ) -> User:
-    """Create a user who can log in at once. Django's password validators apply; a taken
+    """Create a user, with their wallet, who can log in at once. Django's password
+    validators apply; a taken
     e-mail (in any letter case) is a Conflict."""
     if role == Role.STAFF:
         # Staff accounts are made in the admin, never by signing up.
@@ -69,6 +71,7 @@ def user_register(
     try:
         with transaction.atomic():
             user.save()
+            wallet_ensure(user_id=user.pk)
     except IntegrityError:
         # A concurrent registration with the same address won the unique index.
         if User.objects.filter(email=user.email).exists():

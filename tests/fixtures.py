@@ -12,6 +12,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.models import User
 from tests.factories import HostFactory, UserFactory
+from wallet.services import wallet_system_ensure
 
 
 @pytest.fixture(autouse=True)
@@ -21,6 +22,19 @@ def clean_redis() -> Iterator[None]:
     redis.flushdb()
     yield
     redis.flushdb()
+
+
+@pytest.fixture(autouse=True)
+def system_wallets(request: pytest.FixtureRequest) -> None:
+    """Tests with database access find the system wallets the migration made, also after a
+    transactional test emptied every table."""
+    uses_db = request.node.get_closest_marker("django_db") is not None or {
+        "db",
+        "transactional_db",
+    } & set(request.fixturenames)
+    if uses_db:
+        request.getfixturevalue("_django_db_helper")
+        wallet_system_ensure()
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ import os
 from datetime import timedelta
 from pathlib import Path
 
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from dotenv import load_dotenv
 
@@ -200,6 +201,17 @@ TURN_URLS = env_list("TURN_URLS")
 TURN_SECRET = env_str("TURN_SECRET")
 TURN_TTL_SECONDS = env_int("TURN_TTL_SECONDS", 3600, minimum=60)
 
+# Withdrawals (coins): bounds of one request, and requests up to AUTO_APPROVE from hosts in
+# good standing (account older than GOOD_STANDING_DAYS, no open reports) skip staff review;
+# 0 turns auto-approval off.
+WITHDRAWAL_MIN_COINS = env_int("WITHDRAWAL_MIN_COINS", 1000, minimum=1)
+WITHDRAWAL_MAX_COINS = env_int("WITHDRAWAL_MAX_COINS", 500_000, minimum=WITHDRAWAL_MIN_COINS)
+WITHDRAWAL_AUTO_APPROVE_MAX_COINS = env_int("WITHDRAWAL_AUTO_APPROVE_MAX_COINS", 5000, minimum=0)
+WITHDRAWAL_GOOD_STANDING_DAYS = env_int("WITHDRAWAL_GOOD_STANDING_DAYS", 30, minimum=0)
+# Outside providers behind our interfaces; "sandbox" is the built-in test double.
+PAYMENT_PROVIDERS = env_list("PAYMENT_PROVIDERS", ["sandbox"])
+PAYOUT_PROVIDER = env_str("PAYOUT_PROVIDER", "sandbox") or "sandbox"
+
 # A socket's presence key lives this long unless refreshed (clients heartbeat every 30 s).
 PRESENCE_TTL_SECONDS = env_int("PRESENCE_TTL_SECONDS", 60, minimum=5)
 
@@ -212,7 +224,13 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": f"{REDIS_PREFIX}:celery:"}
-CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    "withdrawals-process": {"task": "wallet.tasks.withdrawals_process", "schedule": 60.0},
+    "ledger-reconcile": {
+        "task": "wallet.tasks.ledger_reconcile",
+        "schedule": crontab(hour=3, minute=17),
+    },
+}
 CELERY_TIMEZONE = "UTC"
 
 # --- The rest ------------------------------------------------------------------------------

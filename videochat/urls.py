@@ -7,6 +7,7 @@ from videochat.health import healthz
 
 api_v1 = [
     path("", include("accounts.urls")),
+    path("", include("wallet.urls")),
 ]
 
 urlpatterns = [

@@ -32,6 +32,10 @@ def test_seed_demo_creates_the_demo_world_once():
     assert User.objects.filter(role=Role.HOST).count() == 2
     assert User.objects.filter(role=Role.USER).count() == 2
     assert all(user.check_password(DEMO_PASSWORD) for user in User.objects.all())
+    balances = dict(User.objects.values_list("email", "wallet__balance"))
+    assert balances["alex@demo.example"] == 5000
+    assert balances["ben@demo.example"] == 2000
+    assert balances["hana@demo.example"] == 0
 
 
 @pytest.mark.django_db

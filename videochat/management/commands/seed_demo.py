@@ -10,16 +10,17 @@ from django.db import transaction
 from accounts.models import Gender, Role, User
 from gifts.models import Gift
 from wallet.models import CoinPackage
+from wallet.services import wallet_adjust, wallet_ensure
 
 DEMO_PASSWORD = "demo-pass-123"  # noqa: S105 - printed on purpose: demo logins only
 
 USERS = [
-    # email, name, gender, role
-    ("staff@demo.example", "Sam Staff", Gender.OTHER, Role.STAFF),
-    ("hana@demo.example", "Hana", Gender.FEMALE, Role.HOST),
-    ("maya@demo.example", "Maya", Gender.FEMALE, Role.HOST),
-    ("alex@demo.example", "Alex", Gender.MALE, Role.USER),
-    ("ben@demo.example", "Ben", Gender.MALE, Role.USER),
+    # email, name, gender, role, demo coins
+    ("staff@demo.example", "Sam Staff", Gender.OTHER, Role.STAFF, 0),
+    ("hana@demo.example", "Hana", Gender.FEMALE, Role.HOST, 0),
+    ("maya@demo.example", "Maya", Gender.FEMALE, Role.HOST, 0),
+    ("alex@demo.example", "Alex", Gender.MALE, Role.USER, 5000),
+    ("ben@demo.example", "Ben", Gender.MALE, Role.USER, 2000),
 ]
 
 GIFTS = [
@@ -40,7 +41,10 @@ PACKAGES = [
 
 
 class Command(BaseCommand):
-    help = "Create the demo users, gift catalog and coin packages if they are missing."
+    help = (
+        "Create the demo users (two of them with coins), gift catalog and coin packages"
+        " if they are missing."
+    )
 
     def handle(self, *args: Any, **options: Any) -> None:
         with transaction.atomic():
@@ -55,15 +59,26 @@ class Command(BaseCommand):
                 )
         made = sum(created_users)
         self.stdout.write(f"Demo data ready ({made} user(s) created). Demo logins:")
-        for email, _name, _gender, role in USERS:
+        for email, _name, _gender, role, _coins in USERS:
             self.stdout.write(f"  {role:<5} {email:<22} password: {DEMO_PASSWORD}")
         self.stdout.write("  (the staff login also opens /admin/)")
 
-    def _user(self, email: str, name: str, gender: str, role: str) -> bool:
-        if User.objects.filter(email=email).exists():
-            return False
-        if role == Role.STAFF:
-            User.objects.create_superuser(email, DEMO_PASSWORD, name=name, gender=gender)
-        else:
-            User.objects.create_user(email, DEMO_PASSWORD, name=name, gender=gender, role=role)
-        return True
+    def _user(self, email: str, name: str, gender: str, role: str, coins: int) -> bool:
+        user = User.objects.filter(email=email).first()
+        created = user is None
+        if user is None and role == Role.STAFF:
+            user = User.objects.create_superuser(email, DEMO_PASSWORD, name=name, gender=gender)
+        elif user is None:
+            user = User.objects.create_user(
+                email, DEMO_PASSWORD, name=name, gender=gender, role=role
+            )
+        wallet_ensure(user_id=user.pk)
+        if coins:
+            # Granted once per user: the key makes a second run a no-op.
+            wallet_adjust(
+                user_id=user.pk,
+                amount=coins,
+                idempotency_key=f"seed_demo:{user.pk}",
+                reason="demo coins",
+            )
+        return created
