@@ -17,11 +17,17 @@ from wallet.services import wallet_system_ensure
 
 @pytest.fixture(autouse=True)
 def clean_redis() -> Iterator[None]:
-    """Every test starts with an empty test Redis database (cache, throttles, presence)."""
+    """Every test starts with none of this run's Redis keys (cache, throttles, presence)."""
     redis = get_redis_connection("default")
-    redis.flushdb()
+
+    def clean() -> None:
+        keys = list(redis.scan_iter(match=f"{settings.REDIS_PREFIX}:*", count=1000))
+        if keys:
+            redis.delete(*keys)
+
+    clean()
     yield
-    redis.flushdb()
+    clean()
 
 
 @pytest.fixture(autouse=True)
@@ -87,4 +93,4 @@ def client_for() -> Callable[[User], APIClient]:
 
 
 def pytest_configure() -> None:
-    assert settings.REDIS_PREFIX.endswith("-test")
+    assert settings.REDIS_PREFIX.startswith("videochat-test")

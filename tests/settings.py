@@ -15,12 +15,25 @@ def _with_path(url: str, path: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
 
 
-# Redis database 15 and its own key/channel prefix; MongoDB database <name>_test.
+# TEST_RUN_ID (letters, digits, _) gives one run stores of its own, so several test runs can
+# share this machine's servers at once: database test_videochat_<id>, Redis keys and channels
+# under videochat-test-<id>, MongoDB database videochat_<id>_test.
+_run = os.environ.get("TEST_RUN_ID", "")
+if _run and not _run.replace("_", "").isalnum():
+    raise SystemExit(f"TEST_RUN_ID={_run!r}: use letters, digits and _ only")
+_db = os.environ.get("DATABASE_URL", "postgres://127.0.0.1:5432/videochat")
+# (Server processes that tests start are handed the test database itself: keep it.)
+if _run and not urlsplit(_db).path.strip("/").startswith("test_"):
+    os.environ["DATABASE_URL"] = _with_path(_db, f"/videochat_{_run}")
+
+# Redis database 15 with a key/channel prefix of its own; MongoDB database <name>_test.
 _redis = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 os.environ["REDIS_URL"] = _with_path(_redis, "/15")
-os.environ["REDIS_PREFIX"] = "videochat-test"
+os.environ["REDIS_PREFIX"] = f"videochat-test-{_run}" if _run else "videochat-test"
 _mongo = os.environ.get("MONGO_URL", "mongodb://127.0.0.1:27017/videochat")
 _mongo_db = urlsplit(_mongo).path.strip("/") or "videochat"
+if _run:
+    _mongo_db += f"_{_run}"
 if not _mongo_db.endswith("_test"):
     _mongo_db += "_test"
 os.environ["MONGO_URL"] = _with_path(_mongo, "/" + _mongo_db)

@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.http import Http404
 from rest_framework import exceptions as drf_exceptions
@@ -84,7 +85,7 @@ async def test_handler_gets_validated_data_and_the_socket_context(alice):
             }
     assert seen["user"].email == "alice@example.com"
     assert seen["user_id"] == alice.pk
-    assert seen["channel"].startswith("videochat-test:ws:")
+    assert seen["channel"].startswith(f"{settings.REDIS_PREFIX}:ws:")
     assert seen["data"] == {"name": "Bo", "times": 1}
 
 
