@@ -4,6 +4,8 @@ from typing import TYPE_CHECKING, cast
 
 from rest_framework.request import Request
 
+from videochat.errors import ValidationFailed
+
 if TYPE_CHECKING:
     from accounts.models import User
 
@@ -11,3 +13,19 @@ if TYPE_CHECKING:
 def caller(request: Request) -> "User":
     """The authenticated user of a view behind IsAuthenticated (the default permission)."""
     return cast("User", request.user)
+
+
+# API.md, Conventions: "any string up to 64 chars".
+IDEMPOTENCY_KEY_MAX_LENGTH = 64
+
+
+def idempotency_key(request: Request) -> str:
+    """The request's `Idempotency-Key` header ("" when absent); 400 `validation_error` on
+    `Idempotency-Key` when it is longer than IDEMPOTENCY_KEY_MAX_LENGTH."""
+    key = request.headers.get("Idempotency-Key", "")
+    if len(key) > IDEMPOTENCY_KEY_MAX_LENGTH:
+        raise ValidationFailed(
+            "The Idempotency-Key header is too long.",
+            details={"Idempotency-Key": [f"At most {IDEMPOTENCY_KEY_MAX_LENGTH} characters."]},
+        )
+    return key

@@ -2,10 +2,15 @@
 happened, on whichever server process holds them (the Redis channel layer carries it)."""
 
 import logging
+from collections.abc import Iterable
 from typing import Any
 
+import redis
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+from channels.layers import DEFAULT_CHANNEL_LAYER, get_channel_layer
+from channels_redis.pubsub import RedisPubSubChannelLayer
+from channels_redis.utils import _consistent_hash, decode_hosts
+from django.conf import settings
 from django.db import transaction
 
 from videochat.gateway.frames import encode_frame
@@ -34,25 +39,84 @@ def notify(user_id: int, type: str, data: dict[str, Any]) -> None:
     """Push the frame `{"type": type, "data": data}` to every socket of the user, once the
     surrounding database transaction commits (at once when there is none). A rolled-back
     change is never announced. For sync code: services, views, Celery tasks."""
-    message = _push_message(type, data)
-
-    def deliver() -> None:
-        try:
-            async_to_sync(_group_send)(user_id, message)
-        except Exception:
-            # The change is committed already; clients that miss a push catch up over
-            # REST, so a Redis hiccup must not turn a successful request into an error.
-            logger.exception("Push %s to user %s failed", type, user_id)
-
-    transaction.on_commit(deliver)
+    notify_many([(user_id, type, data)])
 
 
 def send_now(user_id: int, type: str, data: dict[str, Any]) -> None:
     """Push at once, ignoring any open transaction, and raise if Redis refuses."""
-    async_to_sync(_group_send)(user_id, _push_message(type, data))
+    _publish_many([(user_group(user_id), _push_message(type, data))])
 
 
 async def anotify(user_id: int, type: str, data: dict[str, Any]) -> None:
     """notify() for async code (WebSocket handlers): pushes at once, since async code runs
     no database transaction of its own; raises if Redis refuses."""
     await _group_send(user_id, _push_message(type, data))
+
+
+# Sync Redis clients of notify_many(), one per channel-layer host, made on first use. Each holds
+# a connection pool (reset by redis-py in a forked Celery child), so a process reuses its
+# connection from one billing tick to the next.
+_publishers: dict[str, redis.Redis] = {}
+
+
+def _publisher(host: dict[str, Any]) -> redis.Redis:
+    options = dict(host)
+    address = options.pop("address")
+    client = _publishers.get(address)
+    if client is None:
+        # A bounded wait: a Redis that stops answering must not hang the tick that pushes.
+        options.setdefault("socket_timeout", 5)
+        client = _publishers[address] = redis.Redis.from_url(address, **options)
+    return client
+
+
+def notify_many(pushes: Iterable[tuple[int, str, dict[str, Any]]]) -> None:
+    """notify() for many pushes at once: `(user_id, type, data)` each, sent after the
+    surrounding transaction commits, in order. With the pub/sub channel layer they go out as
+    one pipeline of PUBLISH commands per Redis host instead of one connection and event loop
+    per push: what a billing tick pushing 20,000 balances needs."""
+    messages = [(user_group(user_id), _push_message(type, data)) for user_id, type, data in pushes]
+    if not messages:
+        return
+
+    def deliver() -> None:
+        try:
+            _publish_many(messages)
+        except Exception:
+            # As in notify(): committed already; clients catch up over REST.
+            logger.exception("%d pushes failed", len(messages))
+
+    transaction.on_commit(deliver)
+
+
+def _publish_many(messages: list[tuple[str, dict[str, Any]]]) -> None:
+    layer = get_channel_layer()
+    assert layer is not None, "CHANNEL_LAYERS is not configured"
+    layers: dict[str, dict[str, Any]] = settings.CHANNEL_LAYERS
+    config = layers[DEFAULT_CHANNEL_LAYER].get("CONFIG", {})
+    hosts = decode_hosts(config.get("hosts"))
+    if not isinstance(layer, RedisPubSubChannelLayer) or any("address" not in h for h in hosts):
+        # Another layer, or hosts given as host/port or sentinels: the layer sends, one
+        # group_send after the other in one event loop (slower, same frames).
+        async_to_sync(_group_send_many)(messages)
+        return
+    # RedisPubSubChannelLayer.group_send, done by hand: the group's channel name, the shard
+    # the layer's own hash picks (its private helper, so that the push goes to the host the
+    # sockets' processes subscribed on), the layer's serializer (msgpack), one PUBLISH.
+    prefix = config.get("prefix", "asgi")
+    pipelines: dict[int, redis.client.Pipeline] = {}
+    for group, message in messages:
+        channel = f"{prefix}__group__{group}"
+        shard = _consistent_hash(channel, len(hosts))
+        if shard not in pipelines:
+            pipelines[shard] = _publisher(hosts[shard]).pipeline(transaction=False)
+        pipelines[shard].publish(channel, layer.serialize(message))
+    for pipeline in pipelines.values():
+        pipeline.execute()
+
+
+async def _group_send_many(messages: list[tuple[str, dict[str, Any]]]) -> None:
+    layer = get_channel_layer()
+    assert layer is not None, "CHANNEL_LAYERS is not configured"
+    for group, message in messages:
+        await layer.group_send(group, message)

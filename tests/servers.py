@@ -1,0 +1,311 @@
+"""Real server processes for tests: uvicorn (HTTP + WebSocket, on a free port of 127.0.0.1),
+a Celery worker and Celery beat, all on this test run's stores: the pytest test database (so
+they see what a `django_db(transaction=True)` test commits), and TEST_RUN_ID's Redis prefix.
+
+    @pytest.fixture
+    def servers(transactional_db, tmp_path):
+        with running_servers(tmp_path, worker=True, beat=True,
+                             env={"CALL_TICK_SECONDS": "1"}) as started:
+            yield started
+
+    def test_something(servers):
+        status, body = servers.request("GET", "/api/v1/wallet", token=...)
+
+`web=2` starts two web servers (`servers.ports`, processes "web" and "web2") on the same
+stores; `web=False, worker=True` a worker alone. `run_python` runs a snippet in a fresh
+interpreter with the test settings.
+
+Every process gets a session of its own and is stopped with its whole process group (the
+worker's pool children too) when the block ends, also when the test fails. The web server
+serves /static/ as `DEBUG` would (tests.settings turns DEBUG off): see `static_application`.
+"""
+
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from django.conf import settings
+from django.db import connection
+
+HOST = "127.0.0.1"
+ROOT = Path(settings.BASE_DIR)
+START_TIMEOUT_SECONDS = 30
+STOP_TIMEOUT_SECONDS = 10
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        return probe.getsockname()[1]
+
+
+def database_url() -> str:
+    """The pytest test database (tests.settings keeps a `test_*` name as given)."""
+    db = connection.settings_dict
+    assert db["NAME"].startswith("test_"), "server processes only ever run on a test database"
+    credentials = quote(db["USER"] or "", safe="")
+    if db["PASSWORD"]:
+        credentials += ":" + quote(db["PASSWORD"], safe="")
+    host = db["HOST"] or HOST
+    port = db["PORT"] or 5432
+    return f"postgres://{credentials}@{host}:{port}/{quote(db['NAME'], safe='')}"
+
+
+def server_env(**overrides: str) -> dict[str, str]:
+    """The environment of a process that must work on this run's stores."""
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "DATABASE_URL": database_url(),
+        "TEST_RUN_ID": os.environ.get("TEST_RUN_ID", ""),
+        "PYTHONUNBUFFERED": "1",
+        **overrides,
+    }
+
+
+def request(
+    port: int,
+    method: str,
+    path: str,
+    *,
+    token: str | None = None,
+    body: Any = None,
+    timeout: float = 5,
+) -> tuple[int, Any]:
+    """(status, decoded JSON or None) of one HTTP request to 127.0.0.1:`port`."""
+    conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    try:
+        payload = json.dumps(body) if body is not None else None
+        conn.request(method, path, body=payload, headers=headers)
+        response = conn.getresponse()
+        raw = response.read()
+        try:
+            return response.status, json.loads(raw) if raw else None
+        except ValueError:
+            return response.status, raw.decode(errors="replace")
+    finally:
+        conn.close()
+
+
+def static_application() -> Any:
+    """`uvicorn --factory tests.servers:static_application`: the project's ASGI application
+    that also serves /static/ from the apps' static folders, as DEBUG does in development
+    and nginx does in production (Django's LiveServerTestCase does the same)."""
+    from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+
+    from videochat.asgi import application
+
+    # Serves http requests under STATIC_URL; everything else (WebSocket too) passes through.
+    return ASGIStaticFilesHandler(application)
+
+
+@dataclass
+class Process:
+    name: str
+    command: list[str]
+    env: dict[str, str]
+    log: Path
+    popen: subprocess.Popen[bytes] = field(init=False)
+    terminated: bool = field(init=False, default=False)
+
+    def start(self) -> None:
+        self.terminated = False
+        with self.log.open("ab") as out:
+            self.popen = subprocess.Popen(
+                self.command,
+                cwd=ROOT,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # stopped with its whole group, pool children too
+            )
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def check_alive(self) -> None:
+        if self.popen.poll() is not None:
+            raise RuntimeError(f"{self.name} exited ({self.popen.returncode}):\n{self.tail()}")
+
+    def tail(self, chars: int = 3000) -> str:
+        return self.output()[-chars:]
+
+    def wait_for(self, text: str, timeout: float) -> None:
+        """Until `text` is in the output; fails if the process exits or time runs out."""
+        deadline = time.monotonic() + timeout
+        while text not in self.output():
+            self.check_alive()
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"no {text!r} from {self.name}:\n{self.tail()}")
+            time.sleep(0.1)
+
+    def kill(self) -> None:
+        """SIGKILL to the whole group at once, as a crash: no shutdown hook runs."""
+        _signal_group(self.popen, signal.SIGKILL)
+        self.popen.wait(STOP_TIMEOUT_SECONDS)
+
+    def terminate(self) -> None:
+        """SIGTERM to the whole group (for Celery, a warm shutdown), once."""
+        if self.popen.poll() is None and not self.terminated:
+            self.terminated = True
+            _signal_group(self.popen, signal.SIGTERM)
+
+    def stop(self) -> None:
+        """terminate(), then SIGKILL to the whole group if it takes too long."""
+        self.terminate()
+        if self.popen.poll() is None:
+            try:
+                self.popen.wait(STOP_TIMEOUT_SECONDS)
+            except subprocess.TimeoutExpired:
+                _signal_group(self.popen, signal.SIGKILL)
+                self.popen.wait(5)
+
+
+def _signal_group(popen: subprocess.Popen[bytes], signum: int) -> None:
+    with suppress(ProcessLookupError):
+        os.killpg(popen.pid, signum)  # its own session: the group id is its pid
+
+
+@dataclass
+class Servers:
+    ports: list[int]  # of the web servers, in start order ("web", "web2", ...)
+    processes: dict[str, Process] = field(default_factory=dict)
+
+    @property
+    def port(self) -> int | None:
+        """The first web server's port."""
+        return self.ports[0] if self.ports else None
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{HOST}:{self.port}/ws/"
+
+    def request(self, method: str, path: str, **kwargs: Any) -> tuple[int, Any]:
+        assert self.port is not None, "no web server was started"
+        return request(self.port, method, path, **kwargs)
+
+    def restart_web(self) -> None:
+        """Stop the web server and start it again on the same port (sockets drop)."""
+        web = self.processes["web"]
+        web.stop()
+        web.start()
+        assert self.port is not None
+        _wait_healthy(web, self.port, time.monotonic() + START_TIMEOUT_SECONDS)
+
+    def logs(self, chars: int = 3000) -> str:
+        """The end of every process's output, for assertion messages."""
+        return "\n".join(
+            f"--- {name} ---\n{process.tail(chars)}" for name, process in self.processes.items()
+        )
+
+
+def _web_name(index: int) -> str:
+    return "web" if index == 0 else f"web{index + 1}"
+
+
+def _commands(
+    ports: list[int], worker: bool, beat: bool, static: bool, tmp_path: Path
+) -> dict[str, list[str]]:
+    python = sys.executable
+    app = (
+        ["--factory", "tests.servers:static_application"]
+        if static
+        else ["videochat.asgi:application"]
+    )
+    web = [python, "-m", "uvicorn", *app, "--host", HOST, "--lifespan", "off",
+           "--log-level", "warning", "--timeout-graceful-shutdown", "3"]  # fmt: skip
+    webs = {_web_name(i): [*web, "--port", str(port)] for i, port in enumerate(ports)}
+    others = {
+        "worker": [python, "-m", "celery", "-A", "videochat", "worker", "--loglevel", "INFO",
+                   "--concurrency", "2", "--without-gossip", "--without-mingle",
+                   "--without-heartbeat", "--hostname", f"test-{os.getpid()}@%h"],
+        "beat": [python, "-m", "celery", "-A", "videochat", "beat", "--loglevel", "INFO",
+                 "--schedule", str(tmp_path / "beat-schedule")],
+    }  # fmt: skip
+    wanted = {"worker": worker, "beat": beat}
+    return {**webs, **{name: command for name, command in others.items() if wanted[name]}}
+
+
+def _start(name: str, command: list[str], env: dict[str, str], log: Path) -> Process:
+    process = Process(name, command, env, log)
+    process.start()
+    return process
+
+
+def _wait_healthy(process: Process, port: int, deadline: float) -> None:
+    while time.monotonic() < deadline:
+        process.check_alive()
+        try:
+            if request(port, "GET", "/healthz", timeout=2)[0] == 200:
+                return
+        except OSError:
+            pass  # not listening yet
+        time.sleep(0.1)
+    raise RuntimeError(f"web never became healthy:\n{process.tail()}")
+
+
+@contextmanager
+def running_servers(
+    tmp_path: Path,
+    *,
+    web: bool | int = True,
+    worker: bool = False,
+    beat: bool = False,
+    static: bool = True,
+    env: dict[str, str] | None = None,
+) -> Iterator[Servers]:
+    """Start the asked-for processes (in parallel), wait until each is ready (web: /healthz
+    answers 200; worker: " ready."; beat: "Starting..."), yield, then stop them all. `web`
+    is how many web servers (True: one); `env` adds settings (e.g.
+    CALL_BILLING_PERIOD_SECONDS) to every process; logs land in `tmp_path`."""
+    environment = server_env(**(env or {}))
+    started = Servers(ports=[free_port() for _ in range(int(web))])
+    try:
+        for name, command in _commands(started.ports, worker, beat, static, tmp_path).items():
+            started.processes[name] = _start(name, command, environment, tmp_path / f"{name}.log")
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        for index, port in enumerate(started.ports):
+            _wait_healthy(started.processes[_web_name(index)], port, deadline)
+        if worker:
+            started.processes["worker"].wait_for(" ready.", deadline - time.monotonic())
+        if beat:
+            started.processes["beat"].wait_for("beat: Starting...", deadline - time.monotonic())
+        yield started
+    finally:
+        for process in started.processes.values():
+            process.terminate()  # all at once: they stop in parallel
+        for process in started.processes.values():
+            process.stop()
+
+
+def run_python(code: str) -> "subprocess.CompletedProcess[str]":
+    """`python -c code` in a fresh interpreter with the test settings (for what importing
+    this test process has already done, e.g. admin autodiscovery); output captured."""
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
