@@ -1,9 +1,74 @@
+"""Shapes of the wallet API (API.md, Wallet): what comes in and what goes out."""
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from wallet.models import Wallet
+from wallet.models import USER_ENTRY_TYPES, Entry, Wallet
+
+# The `type` names of API.md: system wallets' entry types never show on a user's wallet.
+CONTRACT_ENTRY_TYPES = [str(entry_type) for entry_type in USER_ENTRY_TYPES]
+
+# --- In ------------------------------------------------------------------------------------
+
+
+class EntryFilterSerializer(serializers.Serializer):
+    """The query of GET /wallet/transactions (cursor and limit belong to the paginator)."""
+
+    type = serializers.ChoiceField(
+        choices=CONTRACT_ENTRY_TYPES,
+        required=False,
+        help_text="Only entries of this type.",
+    )
+
+
+# --- Out -----------------------------------------------------------------------------------
 
 
 class WalletSerializer(serializers.ModelSerializer[Wallet]):
     class Meta:
         model = Wallet
         fields = ["balance", "updated_at"]
+
+
+class EntryDetailsSerializer(serializers.Serializer):
+    """Facts about an entry a client may show. Each key is present only when it applies."""
+
+    gift_id = serializers.IntegerField(required=False)
+    gift_name = serializers.CharField(required=False)
+    call_id = serializers.IntegerField(required=False)
+    purchase_id = serializers.IntegerField(required=False)
+    withdrawal_id = serializers.IntegerField(required=False)
+
+
+# Transaction metadata is written by services and may hold internal notes (a staff
+# adjustment's reason, provider data): only these keys ever reach a client.
+CLIENT_DETAIL_KEYS = tuple(EntryDetailsSerializer().fields)
+
+
+class EntrySerializer(serializers.ModelSerializer[Entry]):
+    """One movement of the caller's wallet, as the contract names it."""
+
+    type = serializers.ChoiceField(choices=CONTRACT_ENTRY_TYPES, read_only=True)
+    amount = serializers.IntegerField(
+        read_only=True, help_text="Signed: negative when coins left the wallet."
+    )
+    balance_after = serializers.IntegerField(
+        read_only=True, help_text="The wallet's balance right after this entry."
+    )
+    reference = serializers.CharField(
+        source="transaction.reference",
+        read_only=True,
+        help_text="What the movement was for, e.g. `call:17`; may be empty.",
+    )
+    details = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Entry
+        fields = ["id", "type", "amount", "balance_after", "reference", "created_at", "details"]
+
+    @extend_schema_field(EntryDetailsSerializer)
+    def get_details(self, entry: Entry) -> dict[str, Any]:
+        metadata = entry.transaction.metadata
+        return {key: metadata[key] for key in CLIENT_DETAIL_KEYS if key in metadata}

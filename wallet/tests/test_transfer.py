@@ -1,12 +1,15 @@
 """The transfer primitive: double entry, no negative balance, exactly once per key."""
 
 import pytest
+from django.conf import settings
 from django.db import IntegrityError, connection, transaction
+from django_redis import get_redis_connection
 
 from videochat.errors import IdempotencyMismatch, InsufficientFunds
 from wallet.models import Entry, EntryType, Transaction, TransactionKind, Wallet, WalletKind
 from wallet.services import (
     Leg,
+    TransferResult,
     system_wallet_id,
     wallet_adjust,
     wallet_ensure,
@@ -20,7 +23,7 @@ def balance(wallet_id: int) -> int:
     return Wallet.objects.get(pk=wallet_id).balance
 
 
-def pay(src: int, dst: int, amount: int, key: str) -> object:
+def pay(src: int, dst: int, amount: int, key: str) -> TransferResult:
     return wallet_transfer(
         kind=TransactionKind.GIFT,
         idempotency_key=key,
@@ -136,12 +139,28 @@ def test_user_wallets_live_above_the_system_ids(alice):
     assert wallet_ensure(user_id=alice.pk) == wallet_ensure(user_id=alice.pk)
 
 
-def test_balance_pushes_go_to_owners_after_commit(funded, django_capture_on_commit_callbacks):
+def test_balance_pushes_go_to_owners_after_commit(
+    funded, alice, bob, django_capture_on_commit_callbacks
+):
     a, b = funded
-    with django_capture_on_commit_callbacks() as callbacks:
+    prefix = settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"]  # type: ignore[index]
+    listener = get_redis_connection("default").pubsub()
+    listener.subscribe(*(f"{prefix}__group__user.{user.pk}" for user in (alice, bob)))
+    listener.get_message(timeout=1)
+    listener.get_message(timeout=1)  # the two subscribe confirmations
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
         pay(a, b, 10, "push")
+    assert listener.get_message(timeout=0.2) is None  # nothing before commit
+    for callback in callbacks:
+        callback()
+    channels = set()
+    for _ in range(2):
+        message = listener.get_message(timeout=2)
+        assert message is not None and message["type"] == "message"
+        channels.add(message["channel"].decode())
+    listener.close()
     # One push per user wallet touched (alice and bob); system wallets have no owner.
-    assert len(callbacks) == 2
+    assert channels == {f"{prefix}__group__user.{user.pk}" for user in (alice, bob)}
 
 
 def test_adjustment_can_take_back_only_what_is_there(funded, alice):

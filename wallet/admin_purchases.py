@@ -1,0 +1,46 @@
+"""Admin for purchases and webhook deliveries: finance and support read them here. Read-only,
+superusers included: a purchase's status and credit change only through the signed webhook
+(wallet.purchases), never by a hand edit that the ledger would not match."""
+
+from django.contrib import admin
+
+from adminpanel.readonly import StaffReadOnly
+from wallet.models import PaymentEvent, Purchase
+
+
+class PaymentEventInline(StaffReadOnly, admin.TabularInline):
+    model = PaymentEvent
+    fields = ["received_at", "event_type", "outcome"]
+    readonly_fields = ["received_at", "event_type", "outcome"]
+    extra = 0
+    show_change_link = True
+
+
+@admin.register(Purchase)
+class PurchaseAdmin(StaffReadOnly, admin.ModelAdmin):
+    list_display = [
+        "id",
+        "user",
+        "coins",
+        "price",
+        "currency",
+        "provider",
+        "provider_ref",
+        "status",
+        "created_at",
+    ]
+    list_filter = ["status", "provider", "currency"]
+    search_fields = ["user__email", "=provider_ref"]
+    list_select_related = ["user"]
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+    inlines = [PaymentEventInline]
+
+
+@admin.register(PaymentEvent)
+class PaymentEventAdmin(StaffReadOnly, admin.ModelAdmin):
+    list_display = ["id", "received_at", "provider", "event_type", "provider_ref", "outcome"]
+    list_filter = ["outcome", "provider", "event_type"]
+    search_fields = ["=provider_ref", "=purchase__id"]
+    date_hierarchy = "received_at"
+    show_full_result_count = False

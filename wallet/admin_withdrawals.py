@@ -1,0 +1,172 @@
+"""Staff's side of withdrawals: review the queue, approve, reject with a refund, and send
+payouts that kept failing back to the sweep. Every change goes through the services in
+`wallet.withdrawals`; nothing here edits a withdrawal or a balance directly."""
+
+from collections.abc import Callable
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from accounts.models import User
+from videochat.errors import ApplicationError
+from wallet.models import Withdrawal
+from wallet.withdrawals import (
+    PAYOUT_MAX_ATTEMPTS,
+    withdrawal_approve,
+    withdrawal_payout_retry,
+    withdrawal_reject,
+)
+
+
+class WithdrawalActionForm(helpers.ActionForm):
+    # Shown beside the action menu: the reason a rejection gives the host.
+    reason = forms.CharField(
+        max_length=200,
+        required=False,
+        label="Rejection reason",
+        widget=forms.TextInput(attrs={"size": 40}),
+    )
+
+
+class PayoutStuckFilter(admin.SimpleListFilter):
+    title = "payout"
+    parameter_name = "payout"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [("stuck", f"Stuck (failed {PAYOUT_MAX_ATTEMPTS} times)"), ("failing", "Failing")]
+
+    def queryset(
+        self, request: HttpRequest, queryset: QuerySet[Withdrawal]
+    ) -> QuerySet[Withdrawal]:
+        approved = queryset.filter(status=Withdrawal.Status.APPROVED)
+        if self.value() == "stuck":
+            return approved.filter(payout_attempts__gte=PAYOUT_MAX_ATTEMPTS)
+        if self.value() == "failing":
+            return approved.exclude(payout_error="")
+        return queryset
+
+
+@admin.register(Withdrawal)
+class WithdrawalAdmin(admin.ModelAdmin):
+    """Read-only rows with review actions. Reviewing moves money, so it takes the model's
+    change permission (superusers, or a finance group), not merely a staff account."""
+
+    list_display = (
+        "id",
+        "user_email",
+        "coins",
+        "status",
+        "auto_approved",
+        "created_at",
+        "reviewed_at",
+        "paid_at",
+        "payout_attempts",
+    )
+    list_filter = ("status", "auto_approved", PayoutStuckFilter, "created_at")
+    list_select_related = ("user",)
+    search_fields = ("user__email",)
+    date_hierarchy = "created_at"
+    fieldsets = (
+        (None, {"fields": ("user", "coins", "status", "created_at")}),
+        (
+            "Review",
+            {"fields": ("auto_approved", "reviewed_by", "reviewed_at", "rejection_reason")},
+        ),
+        (
+            "Payout",
+            {"fields": ("payout_attempts", "payout_error", "payout_ref", "paid_at")},
+        ),
+        ("Ledger", {"fields": ("hold_wallet", "hold", "settlement")}),
+    )
+    action_form = WithdrawalActionForm
+    actions = ("approve_selected", "reject_selected", "retry_payout")
+
+    @admin.display(description="User", ordering="user__email")
+    def user_email(self, withdrawal: Withdrawal) -> str:
+        return withdrawal.user.email
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Withdrawal | None = None) -> bool:
+        return False
+
+    # No edit form: every field is history or money. Viewing needs the view (or change)
+    # permission as usual; the actions check `review` below.
+    def has_change_permission(self, request: HttpRequest, obj: Withdrawal | None = None) -> bool:
+        return False
+
+    def has_review_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("wallet.change_withdrawal")
+
+    @admin.action(description="Approve selected withdrawals", permissions=["review"])
+    def approve_selected(self, request: HttpRequest, queryset: QuerySet[Withdrawal]) -> None:
+        staff = _staff(request)
+        self._apply(
+            request,
+            queryset,
+            "Approved",
+            lambda pk: withdrawal_approve(withdrawal_id=pk, staff=staff),
+        )
+
+    @admin.action(description="Reject selected withdrawals (refund)", permissions=["review"])
+    def reject_selected(self, request: HttpRequest, queryset: QuerySet[Withdrawal]) -> None:
+        reason = request.POST.get("reason", "").strip()
+        if not reason or len(reason) > 200:
+            self.message_user(
+                request,
+                "Write a rejection reason (up to 200 characters) for the host; "
+                "nothing was rejected.",
+                messages.ERROR,
+            )
+            return
+        staff = _staff(request)
+        self._apply(
+            request,
+            queryset,
+            "Rejected and refunded",
+            lambda pk: withdrawal_reject(withdrawal_id=pk, staff=staff, reason=reason),
+        )
+
+    @admin.action(description="Retry payout of selected stuck withdrawals", permissions=["review"])
+    def retry_payout(self, request: HttpRequest, queryset: QuerySet[Withdrawal]) -> None:
+        staff = _staff(request)
+        self._apply(
+            request,
+            queryset,
+            "Sent back to the payout sweep",
+            lambda pk: withdrawal_payout_retry(withdrawal_id=pk, staff=staff),
+        )
+
+    def _apply(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[Withdrawal],
+        done: str,
+        change: Callable[[int], object],
+    ) -> None:
+        """Run `change` on each selected withdrawal (each in its own transaction, oldest
+        first) and say how many changed and which were skipped, and why."""
+        changed = 0
+        skipped: list[str] = []
+        for pk in queryset.order_by("pk").values_list("pk", flat=True):
+            try:
+                change(pk)
+            except ApplicationError as refused:
+                skipped.append(f"#{pk} ({refused.message})")
+            else:
+                changed += 1
+        text = f"{done}: {changed} withdrawal(s)."
+        if skipped:
+            text += f" Skipped {len(skipped)}: {'; '.join(skipped)}"
+        level = messages.WARNING if skipped else messages.SUCCESS
+        self.message_user(request, text, level)
+
+
+def _staff(request: HttpRequest) -> User:
+    user = request.user
+    assert isinstance(user, User), "the admin only serves logged-in users"
+    return user

@@ -1,0 +1,121 @@
+"""Buying coins (API.md, Wallet): the package catalog, starting a purchase, and the payment
+providers' webhook. Views validate, call one service, serialize."""
+
+from django.conf import settings
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from videochat.errors import PayloadTooLarge
+from videochat.openapi import error_responses
+from videochat.views import caller, idempotency_key
+from wallet.models import CoinPackage
+from wallet.purchases import payment_webhook_receive, purchase_create
+from wallet.serializers_purchases import (
+    CoinPackageSerializer,
+    PaymentWebhookResultSerializer,
+    PurchaseCheckoutSerializer,
+    PurchaseCreateSerializer,
+    SandboxWebhookEventSerializer,
+)
+
+
+class CoinPackagesApi(APIView):
+    @extend_schema(
+        summary="Coin packages on sale",
+        description="Active packages in display order. A plain list: the catalog is short.",
+        responses={200: CoinPackageSerializer(many=True), **error_responses(401)},
+    )
+    def get(self, request: Request) -> Response:
+        packages = CoinPackage.objects.filter(is_active=True)
+        return Response(CoinPackageSerializer(packages, many=True).data)
+
+
+class PurchasesApi(APIView):
+    @extend_schema(
+        summary="Start buying a coin package",
+        description="Creates a `pending` purchase and answers with the provider's `checkout`. "
+        "The coins arrive when the provider confirms the payment (a `wallet:balance` push "
+        "follows). The same `Idempotency-Key` with the same body answers 201 with the same "
+        "purchase (its current status); with another package or provider it is 409 "
+        "`idempotency_mismatch`. An unknown or inactive package is 400 on `package_id`.",
+        request=PurchaseCreateSerializer,
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                description="Any string up to 64 characters; retries with it create nothing twice.",
+            )
+        ],
+        responses={201: PurchaseCheckoutSerializer, **error_responses(400, 401, 409, 413)},
+    )
+    def post(self, request: Request) -> Response:
+        serializer = PurchaseCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        started = purchase_create(
+            user=caller(request),
+            package_id=serializer.validated_data["package_id"],
+            provider_name=serializer.validated_data.get("provider"),
+            idempotency_key=idempotency_key(request),
+        )
+        return Response(PurchaseCheckoutSerializer(started).data, status=status.HTTP_201_CREATED)
+
+
+def _raw_body(request: Request) -> bytes:
+    """The body exactly as sent, which the signature covers: read from the stream, never
+    through DRF's parsers, and capped like every other body (API_MAX_BODY_BYTES)."""
+    stream = request.stream
+    if stream is None:
+        return b""
+    limit = settings.API_MAX_BODY_BYTES
+    raw = stream.read(limit + 1)
+    if len(raw) > limit:
+        raise PayloadTooLarge(f"Request body is larger than {limit} bytes.")
+    return raw
+
+
+class PaymentWebhookApi(APIView):
+    # Called by the provider, not a user: no token, and DRF views are CSRF-exempt without
+    # session authentication. The signature is the authentication.
+    authentication_classes = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        summary="Payment provider webhook",
+        description="Called by the payment provider, not by apps. The body is verified "
+        "byte for byte against `X-Signature` (hex HMAC-SHA256 of the raw body with the "
+        "provider's secret; documented here: the sandbox provider's event). "
+        "`payment.succeeded` with the purchase's exact amount and currency credits its coins "
+        "once; `payment.failed` marks a pending purchase failed. Every delivery is recorded. "
+        "Valid deliveries always answer 200 with what they did, so the provider stops "
+        "retrying; a bad signature or a malformed body is 400 and changes nothing; an unknown "
+        "provider is 404.",
+        request=SandboxWebhookEventSerializer,
+        parameters=[
+            OpenApiParameter(
+                "X-Signature",
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                required=True,
+                description="Hex HMAC-SHA256 of the raw body, keyed with the provider's secret "
+                "(sandbox: PAYMENTS_SANDBOX_SECRET).",
+            ),
+            OpenApiParameter(
+                "provider",
+                OpenApiTypes.STR,
+                OpenApiParameter.PATH,
+                description="A configured payment provider, e.g. `sandbox`.",
+            ),
+        ],
+        responses={200: PaymentWebhookResultSerializer, **error_responses(400, 404, 413)},
+    )
+    def post(self, request: Request, provider: str) -> Response:
+        event = payment_webhook_receive(
+            provider_name=provider, raw_body=_raw_body(request), headers=request.headers
+        )
+        return Response(PaymentWebhookResultSerializer({"status": event.outcome}).data)

@@ -1,0 +1,76 @@
+"""Bodies of the purchase endpoints (API.md, Wallet)."""
+
+from rest_framework import serializers
+
+from wallet.models import CoinPackage, PaymentEvent, Purchase
+from wallet.payment_providers import PAYMENT_FAILED, PAYMENT_SUCCEEDED
+
+
+class CoinPackageSerializer(serializers.ModelSerializer[CoinPackage]):
+    class Meta:
+        model = CoinPackage
+        fields = ["id", "coins", "price", "currency"]
+        extra_kwargs = {
+            "price": {"help_text": 'Decimal string, e.g. "4.99".'},
+            "currency": {"help_text": "ISO 4217 code, e.g. USD."},
+        }
+
+
+class PurchaseCreateSerializer(serializers.Serializer):
+    package_id = serializers.IntegerField(min_value=1)
+    provider = serializers.CharField(
+        required=False,
+        max_length=30,
+        help_text="Payment provider; the server's default (the first configured one) when left "
+        "out. `sandbox` in development.",
+    )
+
+
+class PurchaseCheckoutSerializer(serializers.Serializer):
+    """A `PurchaseStarted`: the purchase and how to pay for it."""
+
+    id = serializers.IntegerField(source="purchase.id")
+    status = serializers.ChoiceField(
+        source="purchase.status",
+        choices=Purchase.Status.choices,
+        help_text="`pending` for a new purchase; a replayed request shows the current status.",
+    )
+    provider = serializers.CharField(source="purchase.provider")
+    checkout = serializers.DictField(
+        help_text="What the client opens to pay; its keys depend on the provider. sandbox: "
+        '`{"purchase_id": int, "provider_ref": str}`.'
+    )
+
+
+# Documentation only: the webhook verifies and reads the raw bytes (wallet.payment_providers).
+class SandboxWebhookEventSerializer(serializers.Serializer):
+    """The sandbox provider's event. Real providers post their own format to their own
+    `{provider}` path."""
+
+    type = serializers.ChoiceField(choices=[PAYMENT_SUCCEEDED, PAYMENT_FAILED])
+    provider_ref = serializers.CharField(
+        max_length=100, help_text="The `provider_ref` of the purchase's checkout."
+    )
+    amount = serializers.CharField(
+        help_text='The purchase\'s price as a decimal string, e.g. "4.99"; compared as a decimal.'
+    )
+    currency = serializers.CharField(
+        min_length=3, max_length=3, help_text="ISO 4217 code; must match the purchase's."
+    )
+
+
+# Refused deliveries (bad signature, malformed) are answered with a 400 error instead.
+_ANSWERED_OUTCOMES = [
+    outcome
+    for outcome in PaymentEvent.Outcome
+    if outcome not in (PaymentEvent.Outcome.BAD_SIGNATURE, PaymentEvent.Outcome.MALFORMED)
+]
+
+
+class PaymentWebhookResultSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(
+        choices=[str(outcome) for outcome in _ANSWERED_OUTCOMES],
+        help_text="What the delivery did: `credited` (coins added), `duplicate` (seen before), "
+        "`marked_failed`, `unknown_reference`, `amount_mismatch` (nothing credited, staff "
+        "review it) or `ignored`.",
+    )

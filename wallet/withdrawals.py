@@ -1,0 +1,396 @@
+"""Withdrawals: hosts cashing out coins (API.md, Wallet; docs/withdrawals.md).
+
+`pending -> approved -> paid`, or `pending -> rejected`. The coins leave the host's balance
+the moment she asks, into a withdrawal-hold shard, so they can't be spent while staff decide;
+a rejection refunds them from there, a payout moves them on to the payouts wallet once the
+payout provider has confirmed the money went out. Every movement is a `wallet_transfer`
+keyed by withdrawal and step (`withdrawal:<id>:hold|refund|payout`; the hold by the
+client's Idempotency-Key when it sent one), so none happens twice.
+
+Concurrency: each status change locks the withdrawal row and checks the status under the
+lock (approve vs reject: one wins, the other is a Conflict); a payout attempt is claimed by
+a conditional UPDATE of the attempt counter (two workers: one calls the provider). Lock
+order is the withdrawal row, then wallets (inside `wallet_transfer`); a new request locks
+wallets before inserting its row, which never waits on another withdrawal's row lock: it
+only gets that far when the host has no open withdrawal.
+"""
+
+import logging
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from accounts.models import Report, User
+from videochat.errors import (
+    Conflict,
+    IdempotencyMismatch,
+    NotFound,
+    PermissionDenied,
+    ValidationFailed,
+)
+from videochat.gateway.notify import notify
+from wallet.models import EntryType, TransactionKind, WalletKind, Withdrawal
+from wallet.payout_providers import PayoutRequest, payout_provider
+from wallet.serializers_withdrawals import WithdrawalSerializer
+from wallet.services import Leg, system_wallet_id, wallet_ensure, wallet_transfer
+
+logger = logging.getLogger(__name__)
+
+# Failed payout attempts after which the sweep stops retrying: the withdrawal stays
+# `approved` for staff (admin filter "payout stuck", action "Retry payout").
+PAYOUT_MAX_ATTEMPTS = 5
+# A rejection this recent takes a host out of good standing (no auto-approval).
+RECENT_REJECTION_DAYS = 30
+# Payouts one sweep attempts; the next tick (a minute later) takes the rest.
+PAYOUT_BATCH = 100
+
+_ONE_OPEN_CONSTRAINT = "withdrawal_one_open_per_user"
+
+
+# --- Request -------------------------------------------------------------------------------
+
+
+def withdrawal_request(*, user: User, coins: int, idempotency_key: str | None = None) -> Withdrawal:
+    """A host asks to cash out `coins`: they move to a hold at once, in the transaction that
+    creates the withdrawal, which is auto-approved when the rules allow. With a client
+    `idempotency_key`, the same key and amount return the first withdrawal again.
+    Raises PermissionDenied (not a host), ValidationFailed (amount out of bounds),
+    InsufficientFunds, Conflict (another withdrawal is open), IdempotencyMismatch."""
+    if not user.is_host:
+        raise PermissionDenied("Only hosts can withdraw coins.")
+    # The client's key names the hold transaction, so a repeat finds the first request.
+    client_hold_key = (
+        f"withdrawal:user:{user.pk}:request:{idempotency_key}" if idempotency_key else None
+    )
+    if client_hold_key is not None:
+        first = _request_replayed(hold_key=client_hold_key, coins=coins)
+        if first is not None:
+            return first
+    _check_amount(coins)
+    try:
+        return _request_open(user=user, coins=coins, client_hold_key=client_hold_key)
+    except (IntegrityError, IdempotencyMismatch) as error:
+        # A concurrent request won: the unique open-withdrawal index refused this row, or
+        # (same client key) the ledger found the other request's hold under the key.
+        if isinstance(error, IntegrityError) and not _violates_one_open(error):
+            raise
+        if client_hold_key is not None:
+            first = _request_replayed(hold_key=client_hold_key, coins=coins)
+            if first is not None:
+                return first
+        if isinstance(error, IdempotencyMismatch):
+            raise
+        raise _already_open(user) from error
+
+
+def _request_replayed(*, hold_key: str, coins: int) -> Withdrawal | None:
+    withdrawal = Withdrawal.objects.filter(hold__idempotency_key=hold_key).first()
+    if withdrawal is not None and withdrawal.coins != coins:
+        raise IdempotencyMismatch(
+            "This idempotency key was used for a different request.",
+            details={"idempotency_key": ["Used before with other coins."]},
+        )
+    return withdrawal
+
+
+def _check_amount(coins: int) -> None:
+    low, high = settings.WITHDRAWAL_MIN_COINS, settings.WITHDRAWAL_MAX_COINS
+    if not low <= coins <= high:
+        raise ValidationFailed(
+            "The amount is out of bounds.",
+            details={"coins": [f"Withdraw from {low} to {high} coins at a time."]},
+        )
+
+
+def _already_open(user: User) -> Conflict:
+    open_id = (
+        Withdrawal.objects.filter(user=user, status__in=Withdrawal.OPEN_STATUSES)
+        .values_list("id", flat=True)
+        .first()
+    )
+    return Conflict(
+        "You already have a withdrawal in progress.", details={"withdrawal_id": open_id}
+    )
+
+
+def _violates_one_open(error: IntegrityError) -> bool:
+    diag = getattr(error.__cause__, "diag", None)
+    return getattr(diag, "constraint_name", None) == _ONE_OPEN_CONSTRAINT
+
+
+def _request_open(*, user: User, coins: int, client_hold_key: str | None) -> Withdrawal:
+    now = timezone.now()
+    auto_approved = _auto_approves(user=user, coins=coins, now=now)
+    user_wallet = wallet_ensure(user_id=user.pk)
+    with transaction.atomic():
+        # A friendly early answer; the unique index is what holds under races.
+        if Withdrawal.objects.filter(user=user, status__in=Withdrawal.OPEN_STATUSES).exists():
+            raise _already_open(user)
+        withdrawal_id = _next_withdrawal_id()
+        hold_key = client_hold_key or f"withdrawal:{withdrawal_id}:hold"
+        hold_wallet = system_wallet_id(kind=WalletKind.WITHDRAWAL_HOLD, key=hold_key)
+        hold = wallet_transfer(
+            kind=TransactionKind.WITHDRAWAL,
+            idempotency_key=hold_key,
+            reference=f"withdrawal:{withdrawal_id}",
+            metadata={"withdrawal_id": withdrawal_id},
+            legs=[
+                Leg(user_wallet, -coins, EntryType.WITHDRAWAL),
+                Leg(hold_wallet, coins, EntryType.WITHDRAWAL),
+            ],
+        )
+        return Withdrawal.objects.create(
+            id=withdrawal_id,
+            user=user,
+            coins=coins,
+            hold_wallet_id=hold_wallet,
+            hold=hold.transaction,
+            status=Withdrawal.Status.APPROVED if auto_approved else Withdrawal.Status.PENDING,
+            auto_approved=auto_approved,
+            reviewed_at=now if auto_approved else None,
+        )
+
+
+def _next_withdrawal_id() -> int:
+    # The hold transaction is written before the withdrawal row (which points to it) and
+    # names the withdrawal in its reference, so the id is drawn from the sequence first.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, 'id'))", [Withdrawal._meta.db_table]
+        )
+        (withdrawal_id,) = cursor.fetchone()
+    return int(withdrawal_id)
+
+
+def _auto_approves(*, user: User, coins: int, now: datetime) -> bool:
+    # A limit of 0 turns auto-approval off: every request is at least one coin.
+    limit = settings.WITHDRAWAL_AUTO_APPROVE_MAX_COINS
+    return coins <= limit and host_in_good_standing(user=user, now=now)
+
+
+def host_in_good_standing(*, user: User, now: datetime) -> bool:
+    """Trusted for auto-approval: the account is older than WITHDRAWAL_GOOD_STANDING_DAYS,
+    no report against her is open, and no withdrawal of hers was rejected lately."""
+    if user.created_at > now - timedelta(days=settings.WITHDRAWAL_GOOD_STANDING_DAYS):
+        return False
+    if Report.objects.filter(reported=user, status=Report.Status.OPEN).exists():
+        return False
+    return not Withdrawal.objects.filter(
+        user=user,
+        status=Withdrawal.Status.REJECTED,
+        reviewed_at__gte=now - timedelta(days=RECENT_REJECTION_DAYS),
+    ).exists()
+
+
+# --- Review (staff) --------------------------------------------------------------------------
+
+
+def withdrawal_approve(*, withdrawal_id: int, staff: User) -> Withdrawal:
+    """Staff let a pending withdrawal be paid (by the next payout sweep). Raises Conflict
+    when it is no longer pending."""
+    _check_staff(staff)
+    with transaction.atomic():
+        withdrawal = _locked(withdrawal_id)
+        _check_pending(withdrawal)
+        withdrawal.status = Withdrawal.Status.APPROVED
+        withdrawal.reviewed_by = staff
+        withdrawal.reviewed_at = timezone.now()
+        withdrawal.save(update_fields=["status", "reviewed_by", "reviewed_at"])
+        _announce(withdrawal)
+    return withdrawal
+
+
+def withdrawal_reject(*, withdrawal_id: int, staff: User, reason: str) -> Withdrawal:
+    """Staff turn a pending withdrawal down: the held coins go back to the host as a
+    `withdrawal_refund`. Raises Conflict when it is no longer pending (an approved one may
+    already be on its way to the host's bank)."""
+    _check_staff(staff)
+    reason = reason.strip()
+    if not reason or len(reason) > 200:
+        raise ValidationFailed(
+            "Give the host a reason.", details={"reason": ["1 to 200 characters."]}
+        )
+    with transaction.atomic():
+        withdrawal = _locked(withdrawal_id)
+        _check_pending(withdrawal)
+        key = f"withdrawal:{withdrawal.pk}:refund"
+        refund = wallet_transfer(
+            kind=TransactionKind.WITHDRAWAL_REFUND,
+            idempotency_key=key,
+            reference=f"withdrawal:{withdrawal.pk}",
+            metadata={"withdrawal_id": withdrawal.pk},
+            legs=[
+                Leg(withdrawal.hold_wallet_id, -withdrawal.coins, EntryType.WITHDRAWAL_REFUND),
+                Leg(
+                    wallet_ensure(user_id=withdrawal.user_id),
+                    withdrawal.coins,
+                    EntryType.WITHDRAWAL_REFUND,
+                ),
+            ],
+        )
+        withdrawal.status = Withdrawal.Status.REJECTED
+        withdrawal.reviewed_by = staff
+        withdrawal.reviewed_at = timezone.now()
+        withdrawal.rejection_reason = reason
+        withdrawal.settlement = refund.transaction
+        withdrawal.save(
+            update_fields=["status", "reviewed_by", "reviewed_at", "rejection_reason", "settlement"]
+        )
+        _announce(withdrawal)
+    return withdrawal
+
+
+def withdrawal_payout_retry(*, withdrawal_id: int, staff: User) -> None:
+    """Staff send a withdrawal whose payout kept failing back to the sweep, with a fresh
+    count of attempts. Raises Conflict unless it is approved and out of attempts."""
+    _check_staff(staff)
+    retried = Withdrawal.objects.filter(
+        pk=withdrawal_id,
+        status=Withdrawal.Status.APPROVED,
+        payout_attempts__gte=PAYOUT_MAX_ATTEMPTS,
+    ).update(payout_attempts=0)
+    if not retried:
+        raise Conflict("Only an approved withdrawal whose payout gave up can be retried.")
+    # No column records who retried: the log is the audit trail.
+    logger.info("Staff %s sent withdrawal %s back to the payout sweep", staff.pk, withdrawal_id)
+
+
+def _check_staff(staff: User) -> None:
+    if not (staff.is_active and staff.is_staff):
+        raise PermissionDenied("Only staff review withdrawals.")
+
+
+def _locked(withdrawal_id: int) -> Withdrawal:
+    try:
+        return Withdrawal.objects.select_for_update().get(pk=withdrawal_id)
+    except Withdrawal.DoesNotExist:
+        raise NotFound("No such withdrawal.") from None
+
+
+def _check_pending(withdrawal: Withdrawal) -> None:
+    if withdrawal.status != Withdrawal.Status.PENDING:
+        raise Conflict(
+            f"The withdrawal is {withdrawal.status}, no longer pending.",
+            details={"status": withdrawal.status},
+        )
+
+
+def _announce(withdrawal: Withdrawal) -> None:
+    notify(
+        withdrawal.user_id,
+        "withdrawal:update",
+        {"withdrawal": WithdrawalSerializer(withdrawal).data},
+    )
+
+
+# --- Payout ----------------------------------------------------------------------------------
+
+
+def withdrawals_pay_approved(*, limit: int = PAYOUT_BATCH) -> int:
+    """One payout sweep: attempts every approved withdrawal that has attempts left, fresh
+    ones first. Safe to run in several processes at once. Returns how many it paid."""
+    due = (
+        Withdrawal.objects.filter(
+            status=Withdrawal.Status.APPROVED, payout_attempts__lt=PAYOUT_MAX_ATTEMPTS
+        )
+        .order_by("payout_attempts", "id")
+        .values_list("id", flat=True)[:limit]
+    )
+    paid = 0
+    for withdrawal_id in list(due):
+        withdrawal = withdrawal_pay(withdrawal_id=withdrawal_id)
+        if withdrawal is not None and withdrawal.status == Withdrawal.Status.PAID:
+            paid += 1
+    return paid
+
+
+def withdrawal_pay(*, withdrawal_id: int) -> Withdrawal | None:
+    """One payout attempt of an approved withdrawal. The provider is called outside any
+    database transaction, with a key that is the same for every attempt, so a retry after a
+    crash finds the payout already made instead of paying again. On success the held coins
+    move to the payouts wallet and the withdrawal is `paid`; on failure the error is kept
+    and it stays `approved` for the next sweep. Returns None when there was nothing to do
+    (not approved, out of attempts, or another worker claimed this attempt)."""
+    withdrawal = _payout_claim(withdrawal_id)
+    if withdrawal is None:
+        return None
+    payout = PayoutRequest(
+        idempotency_key=f"withdrawal-{withdrawal.pk}",
+        user_id=withdrawal.user_id,
+        coins=withdrawal.coins,
+    )
+    try:
+        payout_ref = payout_provider().send(payout)
+    except Exception as error:
+        # Whatever went wrong (a decline, a timeout, an adapter bug), the payout is not
+        # confirmed: keep the error for staff and let the next sweep try the same key.
+        logger.warning(
+            "Payout of withdrawal %s failed (attempt %s): %r",
+            withdrawal.pk,
+            withdrawal.payout_attempts,
+            error,
+        )
+        Withdrawal.objects.filter(pk=withdrawal.pk, status=Withdrawal.Status.APPROVED).update(
+            payout_error=(str(error) or repr(error))[:300]
+        )
+        withdrawal.refresh_from_db()
+        return withdrawal
+    return _payout_settle(withdrawal_id=withdrawal.pk, payout_ref=payout_ref)
+
+
+def _payout_claim(withdrawal_id: int) -> Withdrawal | None:
+    """This process's turn at paying: bumping the attempt counter from the value read wins
+    for exactly one of several workers that read it at once."""
+    withdrawal = Withdrawal.objects.filter(
+        pk=withdrawal_id,
+        status=Withdrawal.Status.APPROVED,
+        payout_attempts__lt=PAYOUT_MAX_ATTEMPTS,
+    ).first()
+    if withdrawal is None:
+        return None
+    claimed = Withdrawal.objects.filter(
+        pk=withdrawal_id,
+        status=Withdrawal.Status.APPROVED,
+        payout_attempts=withdrawal.payout_attempts,
+    ).update(payout_attempts=F("payout_attempts") + 1)
+    if not claimed:
+        return None
+    withdrawal.payout_attempts += 1
+    return withdrawal
+
+
+def _payout_settle(*, withdrawal_id: int, payout_ref: str) -> Withdrawal:
+    with transaction.atomic():
+        withdrawal = _locked(withdrawal_id)
+        if withdrawal.status != Withdrawal.Status.APPROVED:
+            # Another worker settled the same payout (the provider gave it the same one).
+            return withdrawal
+        key = f"withdrawal:{withdrawal.pk}:payout"
+        payout = wallet_transfer(
+            kind=TransactionKind.WITHDRAWAL_PAYOUT,
+            idempotency_key=key,
+            reference=f"withdrawal:{withdrawal.pk}",
+            metadata={"withdrawal_id": withdrawal.pk},
+            legs=[
+                Leg(withdrawal.hold_wallet_id, -withdrawal.coins, EntryType.WITHDRAWAL_PAYOUT),
+                Leg(
+                    system_wallet_id(kind=WalletKind.PAYOUTS, key=key),
+                    withdrawal.coins,
+                    EntryType.WITHDRAWAL_PAYOUT,
+                ),
+            ],
+        )
+        withdrawal.status = Withdrawal.Status.PAID
+        withdrawal.paid_at = timezone.now()
+        # The money went out: record it even if a provider's reference overflows the column.
+        withdrawal.payout_ref = payout_ref[:100]
+        withdrawal.payout_error = ""
+        withdrawal.settlement = payout.transaction
+        withdrawal.save(
+            update_fields=["status", "paid_at", "payout_ref", "payout_error", "settlement"]
+        )
+        _announce(withdrawal)
+    return withdrawal
