@@ -195,6 +195,9 @@ HOST_SHARE_PERCENT = env_int("HOST_SHARE_PERCENT", 50, minimum=0, maximum=100)
 CALL_BILLING_PERIOD_SECONDS = env_int("CALL_BILLING_PERIOD_SECONDS", 60, minimum=1)
 CALL_RING_TIMEOUT_SECONDS = env_int("CALL_RING_TIMEOUT_SECONDS", 30, minimum=1)
 CALL_DISCONNECT_GRACE_SECONDS = env_int("CALL_DISCONNECT_GRACE_SECONDS", 20, minimum=1)
+# How often beat runs the call ticks (billing, ring timeouts, disconnects); a period is charged
+# at most this late.
+CALL_TICK_SECONDS = env_int("CALL_TICK_SECONDS", 5, minimum=1, maximum=60)
 PAYMENTS_SANDBOX_SECRET = env_str("PAYMENTS_SANDBOX_SECRET", "sandbox-secret" if DEBUG else None)
 STUN_URLS = env_list("STUN_URLS", ["stun:stun.l.google.com:19302"])
 TURN_URLS = env_list("TURN_URLS")
@@ -226,6 +229,18 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": f"{REDIS_PREFIX}:celery:"}
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "withdrawals-process": {"task": "wallet.tasks.withdrawals_process", "schedule": 60.0},
+    "calls-billing-tick": {
+        "task": "calls.tasks.calls_billing_tick",
+        "schedule": float(CALL_TICK_SECONDS),
+    },
+    "calls-expire-ringing": {
+        "task": "calls.tasks.calls_expire_ringing",
+        "schedule": float(CALL_TICK_SECONDS),
+    },
+    "calls-end-disconnected": {
+        "task": "calls.tasks.calls_end_disconnected",
+        "schedule": float(CALL_TICK_SECONDS),
+    },
     "ledger-reconcile": {
         "task": "wallet.tasks.ledger_reconcile",
         "schedule": crontab(hour=3, minute=17),

@@ -1,0 +1,397 @@
+"""The call lifecycle (API.md, Calls; docs/calls.md): invite, answer, end, the ring timeout,
+the disconnect grace and the signaling relay. The REST views and the socket handlers both
+call these functions, so both doors behave the same.
+
+Races (accept, reject, end, ring timeout, disconnect, billing) are settled on the call row:
+every change of state locks it (SELECT ... FOR UPDATE) and re-checks the status, so exactly
+one wins and the others get Conflict. Invites lock both users' rows in primary-key order,
+so two invites involving the same user queue and the second sees the first one's call; the
+partial unique constraints on Call back that up.
+
+Pushes, busy marks and the relay's cache change only after the transaction commits.
+"""
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+from django_redis import get_redis_connection
+
+from accounts.models import User
+from accounts.presence import (
+    presence_busy_clear,
+    presence_busy_set,
+    presence_gone_since,
+    presence_has_socket,
+)
+from accounts.selectors import is_blocked_between, user_get_active
+from calls.billing import call_charge_period
+from calls.models import OPEN_STATUSES, Call, CallStatus, EndReason
+from calls.selectors import call_parties_if_open
+from calls.serializers import CallSerializer
+from videochat.errors import (
+    Blocked,
+    Conflict,
+    InsufficientFunds,
+    NotFound,
+    PermissionDenied,
+    ValidationFailed,
+)
+from videochat.gateway import anotify, notify
+from wallet.selectors import wallet_of_user
+
+logger = logging.getLogger(__name__)
+
+
+class CalleeBusy(Conflict):
+    code = "callee_busy"
+
+
+class CalleeOffline(Conflict):
+    code = "callee_offline"
+
+
+def call_data(call: Call) -> dict[str, Any]:
+    """The call object as both doors show it (its caller and callee must be loaded)."""
+    return dict(CallSerializer(call).data)
+
+
+# --- Invite ---------------------------------------------------------------------------------
+
+
+def call_invite(*, caller: User, callee_id: int) -> Call:
+    """Ring the host `callee_id` on every one of their sockets. Refused, in this order:
+    calling oneself (400), unknown callee (404), a callee who is not a host (403
+    permission_denied), a block either way (403 blocked), a caller who can't pay one period
+    (402), a callee with no live socket (409 callee_offline), a caller already in a ringing
+    or active call (409 conflict), a callee in one (409 callee_busy)."""
+    if callee_id == caller.pk:
+        raise ValidationFailed(
+            "You can't call yourself.", details={"callee_id": ["You can't call yourself."]}
+        )
+    callee = user_get_active(user_id=callee_id)
+    if not callee.is_host:
+        raise PermissionDenied("Only hosts take calls.")
+    if is_blocked_between(caller.pk, callee.pk):
+        raise Blocked("You can't call this user.")
+    # A first look only, to refuse early: accept charges the first period for real.
+    balance = wallet_of_user(user_id=caller.pk).balance
+    if balance < callee.rate_per_minute:
+        raise InsufficientFunds(
+            "Not enough coins for one minute of this call.",
+            details={"balance": balance, "needed": callee.rate_per_minute},
+        )
+    if not presence_has_socket(user_id=callee.pk):
+        raise CalleeOffline("The user is not connected.")
+
+    with transaction.atomic():
+        # Every invite involving either user queues here, so the checks below see the
+        # calls of the invites that came first.
+        list(
+            User.objects.select_for_update()
+            .filter(pk__in=[caller.pk, callee.pk])
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        open_calls = Call.objects.filter(status__in=OPEN_STATUSES)
+        if open_calls.filter(Q(caller=caller) | Q(callee=caller)).exists():
+            raise Conflict("You are already in a call; end it first.")
+        if open_calls.filter(Q(caller=callee) | Q(callee=callee)).exists():
+            raise CalleeBusy("The user is in another call.")
+        try:
+            with transaction.atomic():
+                call = Call.objects.create(
+                    caller=caller,
+                    callee=callee,
+                    rate_per_minute=callee.rate_per_minute,
+                    host_share_percent=settings.HOST_SHARE_PERCENT,
+                    billing_period_seconds=settings.CALL_BILLING_PERIOD_SECONDS,
+                )
+        except IntegrityError as exc:
+            # Only reachable if a call was made without the locks above.
+            raise CalleeBusy("The user is in another call.") from exc
+        _after_opened(call)
+        notify(callee.pk, "call:invite", {"call": call_data(call)})
+    return call
+
+
+# --- Answer ---------------------------------------------------------------------------------
+
+
+def call_accept(*, call_id: int, user: User) -> Call:
+    """The callee takes the call: it turns active and the first period is charged at once.
+    A caller who can't pay it fails the call (status `failed`, reason `insufficient_funds`,
+    `call:end` to both) and the accept still answers with that call."""
+    with transaction.atomic():
+        call = _lock_for_answer(call_id=call_id, user=user)
+        call.status = CallStatus.ACTIVE
+        call.started_at = timezone.now()
+        call.billing_period_seconds = settings.CALL_BILLING_PERIOD_SECONDS
+        call.save(update_fields=["status", "started_at", "billing_period_seconds"])
+        try:
+            # A savepoint: a refused charge leaves nothing behind, the call row included.
+            with transaction.atomic():
+                call_charge_period(call_id=call.pk, period=1)
+        except InsufficientFunds:
+            call.started_at = None  # it never started
+            call.save(update_fields=["started_at"])
+            return call_close(
+                call=call, status=CallStatus.FAILED, reason=EndReason.INSUFFICIENT_FUNDS
+            )
+        call.refresh_from_db(fields=["periods_charged", "total_coins", "next_charge_at"])
+        _notify_answer(call, accepted=True)
+    return call
+
+
+def call_reject(*, call_id: int, user: User) -> Call:
+    """The callee declines the ringing call (status `rejected`)."""
+    with transaction.atomic():
+        call = _lock_for_answer(call_id=call_id, user=user)
+        return _reject(call)
+
+
+def _lock_for_answer(*, call_id: int, user: User) -> Call:
+    call = _lock_call(call_id=call_id, user=user)
+    if call.callee_id != user.pk:
+        raise PermissionDenied("Only the callee answers a call.")
+    if call.status != CallStatus.RINGING:
+        raise Conflict("The call is not ringing any more.", details={"status": call.status})
+    return call
+
+
+def _reject(call: Call) -> Call:
+    call.status = CallStatus.REJECTED
+    call.ended_at = timezone.now()
+    call.ended_by = call.callee
+    call.save(update_fields=["status", "ended_at", "ended_by"])
+    _after_closed(call)
+    _notify_answer(call, accepted=False)
+    return call
+
+
+def _notify_answer(call: Call, *, accepted: bool) -> None:
+    # Every socket of both: the callee's other devices stop ringing on it.
+    payload = {"call_id": call.pk, "accepted": accepted, "call": call_data(call)}
+    for user_id in (call.caller_id, call.callee_id):
+        notify(user_id, "call:answer", payload)
+
+
+# --- End ------------------------------------------------------------------------------------
+
+
+def call_end(*, call_id: int, user: User) -> Call:
+    """Either party hangs up. An active call ends (`ended`); a ringing one ended by the
+    caller is `missed` (the callee missed it), by the callee it is a rejection."""
+    with transaction.atomic():
+        call = _lock_call(call_id=call_id, user=user)
+        if call.status not in OPEN_STATUSES:
+            raise Conflict("The call is over already.", details={"status": call.status})
+        if call.status == CallStatus.RINGING and user.pk == call.callee_id:
+            return _reject(call)
+        status = CallStatus.ENDED if call.status == CallStatus.ACTIVE else CallStatus.MISSED
+        return call_close(call=call, status=status, reason=EndReason.HANGUP, ended_by=user)
+
+
+def call_close(
+    *, call: Call, status: CallStatus, reason: EndReason, ended_by: User | None = None
+) -> Call:
+    """Close an open call that the current transaction has locked: record the end, and
+    after commit unmark both parties busy, stop the relay and push `call:end` to every
+    socket of both. Billing uses it to cut off a caller who can't pay."""
+    if call.status not in OPEN_STATUSES:
+        raise Conflict("The call is over already.", details={"status": call.status})
+    call.status = status
+    call.end_reason = reason
+    call.ended_by = ended_by
+    call.ended_at = timezone.now()
+    call.next_charge_at = None
+    call.save(update_fields=["status", "end_reason", "ended_by", "ended_at", "next_charge_at"])
+    _after_closed(call)
+    payload = {
+        "call_id": call.pk,
+        "status": call.status,
+        "reason": call.end_reason,
+        "ended_by": call.ended_by_id,
+        "duration_seconds": call.duration_seconds,
+        "total_coins": call.total_coins,
+    }
+    for user_id in (call.caller_id, call.callee_id):
+        notify(user_id, "call:end", payload)
+    return call
+
+
+def _lock_call(*, call_id: int, user: User) -> Call:
+    """The call, locked, if `user` is a party; NotFound otherwise (as for unknown ids)."""
+    call = (
+        Call.objects.select_for_update(of=("self",))
+        .select_related("caller", "callee")
+        .filter(Q(caller=user) | Q(callee=user), pk=call_id)
+        .first()
+    )
+    if call is None:
+        raise NotFound("No such call.")
+    return call
+
+
+# --- Ticks (Celery beat, every CALL_TICK_SECONDS) --------------------------------------------
+
+
+def call_expire_ringing(*, now: datetime | None = None) -> int:
+    """Ringing calls older than CALL_RING_TIMEOUT_SECONDS become `missed` (reason
+    `timeout`). Returns how many; safe to run twice at once."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.CALL_RING_TIMEOUT_SECONDS)
+    due = Call.objects.filter(status=CallStatus.RINGING, created_at__lte=cutoff)
+    return sum(
+        _close_if_still(call_id, statuses=[CallStatus.RINGING], reason=EndReason.TIMEOUT)
+        for call_id in due.values_list("pk", flat=True)
+    )
+
+
+def call_end_disconnected(*, now: datetime | None = None) -> int:
+    """Ringing or active calls with a party that has had no live socket for
+    CALL_DISCONNECT_GRACE_SECONDS end with reason `disconnected` (active ones `ended`,
+    ringing ones `missed`). The grace counts from when the party's last socket went away,
+    or from the call's creation if that is later. Returns how many; safe to run twice."""
+    now = now or timezone.now()
+    open_calls = list(
+        Call.objects.filter(status__in=OPEN_STATUSES).values_list(
+            "pk", "caller_id", "callee_id", "created_at"
+        )
+    )
+    if not open_calls:
+        return 0
+    parties = {user_id for _, *pair, _ in open_calls for user_id in pair}
+    gone = presence_gone_since(user_ids=parties, now=now.timestamp())
+    cutoff = now.timestamp() - settings.CALL_DISCONNECT_GRACE_SECONDS
+    ended = 0
+    for call_id, caller_id, callee_id, created_at in open_calls:
+        away = [
+            (max(since, created_at.timestamp()), user_id)
+            for user_id in (caller_id, callee_id)
+            if (since := gone[user_id]) is not None
+        ]
+        overdue = [(since, user_id) for since, user_id in away if since <= cutoff]
+        if overdue:
+            _, first_gone = min(overdue)
+            ended += _close_if_still(
+                call_id,
+                statuses=OPEN_STATUSES,
+                reason=EndReason.DISCONNECTED,
+                ended_by_id=first_gone,
+            )
+    return ended
+
+
+def _close_if_still(
+    call_id: int,
+    *,
+    statuses: list[CallStatus],
+    reason: EndReason,
+    ended_by_id: int | None = None,
+) -> bool:
+    """Close the call if it is still in one of `statuses`. A call someone else holds locked
+    right now (being answered or ended) is skipped: the next tick looks again."""
+    with transaction.atomic():
+        call = (
+            Call.objects.select_for_update(of=("self",), skip_locked=True)
+            .select_related("caller", "callee")
+            .filter(pk=call_id, status__in=statuses)
+            .first()
+        )
+        if call is None:
+            return False
+        ended_by = next((u for u in (call.caller, call.callee) if u.pk == ended_by_id), None)
+        status = CallStatus.ENDED if call.status == CallStatus.ACTIVE else CallStatus.MISSED
+        call_close(call=call, status=status, reason=reason, ended_by=ended_by)
+    return True
+
+
+# --- Signaling relay -------------------------------------------------------------------------
+# A signal is the most frequent frame of a call (ICE candidates come in bursts), so the
+# relay checks the parties in Redis, not in the database: one GET on a pool thread instead
+# of a query queued on the process's single ORM thread. The entry is written when the call
+# starts ringing and overwritten with a tombstone when it closes; the database answers only
+# when the entry is missing (Redis restarted, or a long call outlived it) and refills it.
+
+RELAY_CACHE_SECONDS = 600
+_CLOSED = "closed"
+
+
+def _relay_key(call_id: int) -> str:
+    return f"{settings.REDIS_PREFIX}:calls:relay:{call_id}"
+
+
+def _after_opened(call: Call) -> None:
+    call_id, parties = call.pk, [call.caller_id, call.callee_id]
+
+    def mark() -> None:
+        presence_busy_set(user_ids=parties, call_id=call_id)
+        get_redis_connection("default").set(
+            _relay_key(call_id), f"{parties[0]}:{parties[1]}", ex=RELAY_CACHE_SECONDS
+        )
+
+    # robust: the call is committed either way; a lost mark only costs a database lookup
+    # (relay) or fades with the user's presence (busy).
+    transaction.on_commit(mark, robust=True)
+
+
+def _after_closed(call: Call) -> None:
+    call_id, parties = call.pk, [call.caller_id, call.callee_id]
+
+    def unmark() -> None:
+        # The tombstone stops relays at once and keeps a concurrent refill (which read the
+        # call as open just before) from reopening the relay.
+        get_redis_connection("default").set(_relay_key(call_id), _CLOSED, ex=RELAY_CACHE_SECONDS)
+        presence_busy_clear(user_ids=parties, call_id=call_id)
+
+    transaction.on_commit(unmark, robust=True)
+
+
+def _relay_cached(call_id: int) -> str | None:
+    value = get_redis_connection("default").get(_relay_key(call_id))
+    return value.decode() if value is not None else None
+
+
+def _relay_refill(call_id: int, parties: tuple[int, int]) -> None:
+    # nx: a tombstone written since the database was read wins.
+    get_redis_connection("default").set(
+        _relay_key(call_id), f"{parties[0]}:{parties[1]}", ex=RELAY_CACHE_SECONDS, nx=True
+    )
+
+
+_relay_cached_async = sync_to_async(_relay_cached, thread_sensitive=False)
+_relay_refill_async = sync_to_async(_relay_refill, thread_sensitive=False)
+_parties_if_open_async = database_sync_to_async(call_parties_if_open)
+
+
+async def call_signal_relay(
+    *, call_id: int, sender_id: int, kind: str, payload: dict[str, Any] | str
+) -> None:
+    """Pass a WebRTC signal to every socket of the other party, as `call:signal` with
+    `from`. Only a party may signal, and only while the call rings or is active; anyone
+    else (unknown calls included, so ids don't leak) gets PermissionDenied."""
+    cached = await _relay_cached_async(call_id)
+    if cached is None:
+        parties = await _parties_if_open_async(call_id=call_id)
+        if parties is not None:
+            await _relay_refill_async(call_id, parties)
+    elif cached == _CLOSED:
+        parties = None
+    else:
+        caller_id, callee_id = cached.split(":")
+        parties = (int(caller_id), int(callee_id))
+    if parties is None or sender_id not in parties:
+        raise PermissionDenied("You are not in this call.")
+    other_id = parties[1] if sender_id == parties[0] else parties[0]
+    await anotify(
+        other_id,
+        "call:signal",
+        {"call_id": call_id, "kind": kind, "payload": payload, "from": sender_id},
+    )
