@@ -2,15 +2,18 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from videochat import client_views
 from videochat.errors import api_not_found
 from videochat.health import healthz
 
 api_v1 = [
     path("", include("accounts.urls")),
     path("", include("wallet.urls")),
+    path("", include("calls.urls")),
 ]
 
 urlpatterns = [
+    path("", client_views.index, name="client"),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

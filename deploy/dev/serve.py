@@ -68,6 +68,7 @@ def banner(port: str) -> str:
     base = f"127.0.0.1:{port}"
     return (
         f"\n  videochat is running (Ctrl-C stops web, worker and beat):\n"
+        f"    http://{base}/            web client\n"
         f"    http://{base}/api/docs/   API docs\n"
         f"    http://{base}/healthz     health\n"
         f"    http://{base}/admin/      admin\n"
