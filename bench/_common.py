@@ -107,3 +107,51 @@ def run_workers(make_worker: Callable[[int], Worker], workers: int, seconds: flo
 
 def ratio_line(what: str, project: float, baseline: float) -> str:
     return f"ratio {what}: {project / baseline:.2f}"
+
+
+def raw_transfer(
+    conn: psycopg.Connection,
+    *,
+    kind: str,
+    key: str,
+    reference: str,
+    legs: dict[int, tuple[int, str]],
+) -> None:
+    """The baseline: wallet_transfer's SQL on plain psycopg, inside the caller's transaction.
+    `legs` maps wallet id -> (signed amount, entry type). Claim the key, lock the wallets in
+    id order, check funds, update the balances, insert the entries."""
+    inserted = conn.execute(
+        "INSERT INTO wallet_transaction"
+        " (kind, idempotency_key, fingerprint, reference, metadata, created_at)"
+        " VALUES (%s, %s, %s, %s, '{}', now())"
+        " ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
+        [kind, key, "0" * 64, reference],
+    ).fetchone()
+    assert inserted is not None
+    locked = conn.execute(
+        "SELECT id, kind, balance, owner_id FROM wallet_wallet"
+        " WHERE id = ANY(%s) ORDER BY id FOR UPDATE",
+        [sorted(legs)],
+    ).fetchall()
+    after = {row[0]: row[2] + legs[row[0]][0] for row in locked}
+    assert all(balance >= 0 for balance in after.values())
+    ids = list(after)
+    conn.execute(
+        "UPDATE wallet_wallet AS w SET balance = v.balance, updated_at = now()"
+        " FROM unnest(%s::bigint[], %s::bigint[]) AS v(id, balance) WHERE w.id = v.id",
+        [ids, [after[i] for i in ids]],
+    )
+    conn.execute(
+        "INSERT INTO wallet_entry"
+        " (transaction_id, wallet_id, type, amount, balance_after, created_at)"
+        " SELECT %s, v.wallet_id, v.type, v.amount, v.balance_after, now()"
+        " FROM unnest(%s::bigint[], %s::text[], %s::bigint[], %s::bigint[])"
+        " AS v(wallet_id, type, amount, balance_after)",
+        [
+            inserted[0],
+            ids,
+            [legs[i][1] for i in ids],
+            [legs[i][0] for i in ids],
+            [after[i] for i in ids],
+        ],
+    )

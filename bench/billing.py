@@ -27,7 +27,14 @@ import time
 from datetime import timedelta
 
 import psycopg
-from _common import bench_database_url, database_recreate, django_setup, progress, ratio_line
+from _common import (
+    bench_database_url,
+    database_recreate,
+    django_setup,
+    progress,
+    ratio_line,
+    raw_transfer,
+)
 
 DATABASE = "videochat_billing_bench"
 URL = bench_database_url(DATABASE)
@@ -220,40 +227,14 @@ def raw_charges(call_ids: list[int]) -> float:
         ]
         clock = time.perf_counter()
         for call_id, was, next_charge_at, rate, request in charges:
-            amounts = {leg.wallet_id: leg.amount for leg in request.legs}
-            types = {leg.wallet_id: str(leg.type) for leg in request.legs}
             with conn.transaction():
-                inserted = conn.execute(
-                    "INSERT INTO wallet_transaction"
-                    " (kind, idempotency_key, fingerprint, reference, metadata, created_at)"
-                    " VALUES ('call_charge', %s, %s, %s, '{}', now())"
-                    " ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
-                    [request.idempotency_key, "0" * 64, request.reference],
-                ).fetchone()
-                assert inserted is not None
-                locked = conn.execute(
-                    "SELECT id, kind, balance, owner_id FROM wallet_wallet"
-                    " WHERE id = ANY(%s) ORDER BY id FOR UPDATE",
-                    [sorted(amounts)],
-                ).fetchall()
-                after = {row[0]: row[2] + amounts[row[0]] for row in locked}
-                assert all(balance >= 0 for balance in after.values())
-                ids = list(after)
-                conn.execute(
-                    "UPDATE wallet_wallet AS w SET balance = v.balance, updated_at = now()"
-                    " FROM unnest(%s::bigint[], %s::bigint[]) AS v(id, balance)"
-                    " WHERE w.id = v.id",
-                    [ids, [after[i] for i in ids]],
+                raw_transfer(
+                    conn,
+                    kind="call_charge",
+                    key=request.idempotency_key,
+                    reference=request.reference,
+                    legs={leg.wallet_id: (leg.amount, str(leg.type)) for leg in request.legs},
                 )
-                conn.execute(
-                    "INSERT INTO wallet_entry"
-                    " (transaction_id, wallet_id, type, amount, balance_after, created_at)"
-                    " SELECT %s, v.wallet_id, v.type, v.amount, v.balance_after, now()"
-                    " FROM unnest(%s::bigint[], %s::text[], %s::bigint[], %s::bigint[])"
-                    " AS v(wallet_id, type, amount, balance_after)",
-                    [inserted[0], ids, [types[i] for i in ids], [amounts[i] for i in ids],
-                     [after[i] for i in ids]],
-                )  # fmt: skip
                 updated = conn.execute(
                     "UPDATE calls_call SET periods_charged = periods_charged + 1,"
                     " total_coins = total_coins + %s, next_charge_at = %s"

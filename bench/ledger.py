@@ -30,6 +30,7 @@ from _common import (
     django_setup,
     progress,
     ratio_line,
+    raw_transfer,
     run_workers,
 )
 
@@ -143,42 +144,13 @@ class RawWorker:
 
     def step(self) -> None:
         source, destination, coins = self.transfers.next()
-        amounts = {source: -coins, destination: coins}
         with self.conn.transaction():
-            inserted = self.conn.execute(
-                "INSERT INTO wallet_transaction"
-                " (kind, idempotency_key, fingerprint, reference, metadata, created_at)"
-                " VALUES ('gift', %s, %s, '', '{}', now())"
-                " ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
-                [f"raw:{uuid.uuid4().hex}", "0" * 64],
-            ).fetchone()
-            assert inserted is not None
-            locked = self.conn.execute(
-                "SELECT id, kind, balance, owner_id FROM wallet_wallet"
-                " WHERE id = ANY(%s) ORDER BY id FOR UPDATE",
-                [sorted(amounts)],
-            ).fetchall()
-            after = {row[0]: row[2] + amounts[row[0]] for row in locked}
-            assert all(balance >= 0 for balance in after.values())
-            ids = list(after)
-            self.conn.execute(
-                "UPDATE wallet_wallet AS w SET balance = v.balance, updated_at = now()"
-                " FROM unnest(%s::bigint[], %s::bigint[]) AS v(id, balance) WHERE w.id = v.id",
-                [ids, [after[i] for i in ids]],
-            )
-            self.conn.execute(
-                "INSERT INTO wallet_entry"
-                " (transaction_id, wallet_id, type, amount, balance_after, created_at)"
-                " SELECT %s, v.wallet_id, v.type, v.amount, v.balance_after, now()"
-                " FROM unnest(%s::bigint[], %s::text[], %s::bigint[], %s::bigint[])"
-                " AS v(wallet_id, type, amount, balance_after)",
-                [
-                    inserted[0],
-                    ids,
-                    ["gift_sent" if amounts[i] < 0 else "gift_received" for i in ids],
-                    [amounts[i] for i in ids],
-                    [after[i] for i in ids],
-                ],
+            raw_transfer(
+                self.conn,
+                kind="gift",
+                key=f"raw:{uuid.uuid4().hex}",
+                reference="",
+                legs={source: (-coins, "gift_sent"), destination: (coins, "gift_received")},
             )
 
     def close(self) -> None:
