@@ -49,6 +49,7 @@ setup: venv ## .venv, .env, PostgreSQL + database, Redis and MongoDB, started wh
 migrate: setup ## setup, then apply the database migrations
 	@echo "==> migrate"
 	@$(VENV_PY) manage.py migrate --noinput
+	@$(VENV_PY) manage.py ensure_mongo_indexes
 
 venv: ## create .venv and install requirements-dev.txt (again only when it changed)
 	@command -v $(PYTHON) >/dev/null || { echo "ERROR: $(PYTHON) not found." \

@@ -43,9 +43,18 @@ def system_wallets(request: pytest.FixtureRequest) -> None:
         wallet_system_ensure()
 
 
+@pytest.fixture(scope="session")
+def mongo_indexes() -> None:
+    """The chat indexes, created once per run as `make migrate` does (emptying the
+    collections keeps them)."""
+    from chat.documents import chat_indexes_ensure
+
+    chat_indexes_ensure()
+
+
 @pytest.fixture
-def mongo_db():  # type: ignore[no-untyped-def]
-    """The test MongoDB database, emptied before and after the test."""
+def mongo_db(mongo_indexes: None):  # type: ignore[no-untyped-def]
+    """The test MongoDB database (indexes ensured), emptied before and after the test."""
     db = get_db()
     assert db.name.endswith("_test"), "refusing to clean a non-test MongoDB database"
     for name in db.list_collection_names():

@@ -32,7 +32,8 @@ os.environ["REDIS_URL"] = _with_path(_redis, "/15")
 os.environ["REDIS_PREFIX"] = f"videochat-test-{_run}" if _run else "videochat-test"
 _mongo = os.environ.get("MONGO_URL", "mongodb://127.0.0.1:27017/videochat")
 _mongo_db = urlsplit(_mongo).path.strip("/") or "videochat"
-if _run:
+# (Server processes that tests start inherit the already-derived name: keep it.)
+if _run and not _mongo_db.endswith(f"_{_run}_test"):
     _mongo_db += f"_{_run}"
 if not _mongo_db.endswith("_test"):
     _mongo_db += "_test"

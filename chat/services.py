@@ -1,0 +1,250 @@
+"""Chat writes (API.md, Chat; docs/chat.md). The socket events and the REST views call the
+same functions. MongoDB has no Django transaction: pushes go right after the write that they
+announce was acknowledged by MongoDB, never before."""
+
+from datetime import UTC, datetime
+from typing import Any
+
+from bson import ObjectId
+from django.conf import settings
+from django_redis import get_redis_connection
+from mongoengine.errors import NotUniqueError
+from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from accounts.models import User
+from accounts.selectors import is_blocked_between
+from chat.documents import STATUS_DELIVERED, STATUS_READ, STATUS_SENT, Conversation, Message
+from chat.selectors import conversation_get_for, message_data
+from videochat.errors import Blocked, NotFound, RateLimited, ValidationFailed
+from videochat.gateway import notify
+
+TEXT_MAX_LENGTH = 4000
+# Per user: messages per window, and typing events per second.
+MESSAGE_RATE = (20, 10)
+TYPING_RATE = (2, 1)
+
+
+def _now() -> datetime:
+    # MongoDB keeps milliseconds: round here so what we return equals what we stored.
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def _rate_check(*, user_id: int, action: str, limit: int, window: int, what: str) -> None:
+    """At most `limit` actions per `window` seconds, the window starting at the first one
+    (a Redis counter that expires); over the limit raises `rate_limited`."""
+    redis = get_redis_connection("default")
+    key = f"{settings.REDIS_PREFIX}:chat:rate:{action}:{user_id}"
+    pipe = redis.pipeline()
+    pipe.set(key, 0, ex=window, nx=True)
+    pipe.incr(key)
+    pipe.pttl(key)
+    _, count, ttl_ms = pipe.execute()
+    if count > limit:
+        retry_after = max(ttl_ms, 1) / 1000
+        raise RateLimited(f"Too many {what}; slow down.", details={"retry_after": retry_after})
+
+
+def message_rate_check(*, user_id: int) -> None:
+    _rate_check(
+        user_id=user_id,
+        action="message",
+        limit=MESSAGE_RATE[0],
+        window=MESSAGE_RATE[1],
+        what="messages",
+    )
+
+
+def typing_rate_check(*, user_id: int) -> None:
+    _rate_check(
+        user_id=user_id,
+        action="typing",
+        limit=TYPING_RATE[0],
+        window=TYPING_RATE[1],
+        what="typing events",
+    )
+
+
+def message_text_clean(text: str) -> str:
+    text = text.strip()
+    if not 1 <= len(text) <= TEXT_MAX_LENGTH:
+        raise ValidationFailed(
+            "The request is not valid.",
+            details={"text": [f"Text must be 1 to {TEXT_MAX_LENGTH} characters."]},
+        )
+    return text
+
+
+def message_recipient_check(*, sender_id: int, to: int) -> None:
+    """ORM only: the recipient exists, is active, is not the sender and nobody blocked."""
+    if to == sender_id:
+        raise ValidationFailed(
+            "The request is not valid.", details={"to": ["You can't message yourself."]}
+        )
+    if not User.objects.filter(pk=to, is_active=True).exists():
+        raise NotFound("No such user.")
+    if is_blocked_between(sender_id, to):
+        raise Blocked("You can't message this user.")
+
+
+def _conversation_for_pair(a_id: int, b_id: int, now: datetime) -> dict[str, Any]:
+    low, high = sorted((a_id, b_id))
+    collection = Conversation._get_collection()
+    for _ in range(2):
+        try:
+            return collection.find_one_and_update(
+                {"key": f"{low}:{high}"},
+                {
+                    "$setOnInsert": {
+                        "participants": [low, high],
+                        "last_message": None,
+                        "unread": {str(low): 0, str(high): 0},
+                        "updated_at": now,
+                    }
+                },
+                upsert=True,
+                return_document=ReturnDocument.AFTER,
+            )
+        except DuplicateKeyError:
+            continue  # Two first messages raced on the unique key: the other one made it.
+    raise RuntimeError("conversation upsert failed twice")
+
+
+def message_stored(*, sender_id: int, client_id: str) -> Message | None:
+    """The message this sender already stored under client_id, if any."""
+    return Message.objects(sender_id=sender_id, client_id=client_id).first()
+
+
+def message_store(*, sender_id: int, to: int, text: str, client_id: str) -> tuple[Message, bool]:
+    """MongoDB only: store the message once per (sender, client_id) and update the
+    conversation. Returns (message, created); a repeated client_id returns the stored one."""
+    text = message_text_clean(text)
+    existing = message_stored(sender_id=sender_id, client_id=client_id)
+    if existing is not None:
+        return existing, False
+    now = _now()
+    conversation = _conversation_for_pair(sender_id, to, now)
+    message = Message(
+        conversation_id=str(conversation["_id"]),
+        sender_id=sender_id,
+        receiver_id=to,
+        text=text,
+        client_id=client_id,
+        status=STATUS_SENT,
+        created_at=now,
+    )
+    try:
+        message.save(force_insert=True)
+    except NotUniqueError:
+        # The same client_id raced in from another request: answer the stored one.
+        stored = Message.objects(sender_id=sender_id, client_id=client_id).first()
+        if stored is None:
+            raise
+        return stored, False
+    summary = {
+        "id": str(message.id),
+        "sender_id": sender_id,
+        "text": text,
+        "created_at": now,
+    }
+    collection = Conversation._get_collection()
+    collection.update_one({"_id": conversation["_id"]}, {"$inc": {f"unread.{to}": 1}})
+    # Concurrent senders: only a newer message replaces last_message (ties by id).
+    collection.update_one(
+        {
+            "_id": conversation["_id"],
+            "$or": [
+                {"last_message": None},
+                {"updated_at": {"$lt": now}},
+                {"updated_at": now, "last_message.id": {"$lt": summary["id"]}},
+            ],
+        },
+        {"$set": {"last_message": summary, "updated_at": now}},
+    )
+    return message, True
+
+
+def message_send(*, sender: User, to: int, text: str, client_id: str) -> tuple[Message, bool]:
+    """POST /chat/messages and chat:message: validate, store, push to the recipient.
+    A repeated client_id pushes nothing again and returns the stored message."""
+    existing = message_stored(sender_id=sender.pk, client_id=client_id)
+    if existing is not None:
+        return existing, False  # A retry: neither limited nor pushed again.
+    message_rate_check(user_id=sender.pk)
+    message_text_clean(text)
+    message_recipient_check(sender_id=sender.pk, to=to)
+    message, created = message_store(sender_id=sender.pk, to=to, text=text, client_id=client_id)
+    if created:
+        notify(to, "chat:message", {"message": message_data(message)})
+    return message, created
+
+
+def _receipts(messages: list[dict[str, Any]], status: str) -> list[tuple[int, str, dict[str, Any]]]:
+    by_sender: dict[int, list[str]] = {}
+    for message in messages:
+        by_sender.setdefault(message["sender_id"], []).append(str(message["_id"]))
+    return [
+        (sender_id, "chat:receipt", {"message_ids": ids, "status": status})
+        for sender_id, ids in by_sender.items()
+    ]
+
+
+def messages_mark_delivered(
+    *, user_id: int, message_ids: list[str] | None = None
+) -> list[tuple[int, str, dict[str, Any]]]:
+    """Mark `sent` messages received by the user as delivered (all of them when no ids are
+    given). Returns the receipts to push; never moves a read message back."""
+    query: dict[str, Any] = {"receiver_id": user_id, "status": STATUS_SENT}
+    if message_ids is not None:
+        query["_id"] = {"$in": [ObjectId(i) for i in message_ids if ObjectId.is_valid(i)]}
+    collection = Message._get_collection()
+    found = list(collection.find(query, {"sender_id": 1}))
+    if not found:
+        return []
+    ids = [m["_id"] for m in found]
+    collection.update_many(
+        {"_id": {"$in": ids}, "status": STATUS_SENT},
+        {"$set": {"status": STATUS_DELIVERED, "delivered_at": _now()}},
+    )
+    return _receipts(found, STATUS_DELIVERED)
+
+
+def conversation_mark_read(
+    *, user_id: int, conversation_id: str
+) -> list[tuple[int, str, dict[str, Any]]]:
+    """Mark every message the user received in the conversation read and lower the user's
+    unread count by as many as this call changed. 404 for non-participants."""
+    conversation = conversation_get_for(conversation_id=conversation_id, user_id=user_id)
+    collection = Message._get_collection()
+    query = {
+        "conversation_id": str(conversation.id),
+        "receiver_id": user_id,
+        "status": {"$in": [STATUS_SENT, STATUS_DELIVERED]},
+    }
+    found = list(collection.find(query, {"sender_id": 1}))
+    if not found:
+        return []
+    now = _now()
+    ids = [m["_id"] for m in found]
+    result = collection.update_many(
+        {"_id": {"$in": ids}, "status": {"$in": [STATUS_SENT, STATUS_DELIVERED]}},
+        {"$set": {"status": STATUS_READ, "read_at": now}},
+    )
+    # Messages delivered without a delivered receipt get their delivered_at too.
+    collection.update_many(
+        {"_id": {"$in": ids}, "delivered_at": None}, {"$set": {"delivered_at": now}}
+    )
+    if result.modified_count:
+        Conversation._get_collection().update_one(
+            {"_id": conversation.id}, {"$inc": {f"unread.{user_id}": -result.modified_count}}
+        )
+    return _receipts(found, STATUS_READ)
+
+
+def conversation_read(*, user: User, conversation_id: str) -> None:
+    """POST /chat/conversations/{id}/read: mark read and send receipts to the sender."""
+    for user_id, type, data in conversation_mark_read(
+        user_id=user.pk, conversation_id=conversation_id
+    ):
+        notify(user_id, type, data)
