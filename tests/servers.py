@@ -20,6 +20,7 @@ worker's pool children too) when the block ends, also when the test fails. The w
 serves /static/ as `DEBUG` would (tests.settings turns DEBUG off): see `static_application`.
 """
 
+import asyncio
 import http.client
 import json
 import os
@@ -309,3 +310,22 @@ def run_python(code: str) -> "subprocess.CompletedProcess[str]":
         timeout=60,
         check=False,
     )
+
+
+def socket_url(port: int, user: Any) -> str:
+    """The gateway URL of a server started here, with the user's access token."""
+    from videochat.gateway.testing import socket_token
+
+    return f"ws://{HOST}:{port}/ws/?token={socket_token(user)}"
+
+
+async def next_frame(
+    ws: Any, type: str, *, skipping: tuple[str, ...] = ("wallet:balance", "presence:update")
+) -> dict[str, Any]:
+    """The next frame from a real client socket, which must be of `type`; pushes of the
+    `skipping` types (side effects of the flow under test) are passed over."""
+    while True:
+        frame = json.loads(await asyncio.wait_for(ws.recv(), timeout=5))
+        if frame["type"] not in skipping:
+            assert frame["type"] == type, frame
+            return frame

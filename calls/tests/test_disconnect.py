@@ -14,9 +14,8 @@ from accounts.presence import presence_has_socket, presence_socket_alive, presen
 from calls.events import call_socket_closed
 from calls.models import Call
 from calls.services import call_accept, call_end_disconnected, call_invite
-from calls.tests.helpers import device
 from videochat.gateway.registry import registry
-from videochat.gateway.testing import open_socket, sync_thread_connections_closed  # noqa: F401
+from videochat.gateway.testing import device, open_socket, sync_thread_connections_closed  # noqa: F401
 from wallet.services import wallet_adjust
 
 pytestmark = pytest.mark.django_db(transaction=True)

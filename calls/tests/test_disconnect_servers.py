@@ -8,17 +8,16 @@ import json
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.utils import timezone
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import connect
 
 from calls.models import Call
 from calls.services import call_end_disconnected
-from tests.servers import HOST, Servers, request, running_servers
+from tests.servers import Servers, next_frame, request, running_servers, socket_url
 from videochat.gateway.testing import socket_token, sync_thread_connections_closed  # noqa: F401
 from wallet.services import wallet_adjust
 
@@ -32,27 +31,14 @@ def servers(transactional_db: None, tmp_path: Path) -> Iterator[Servers]:
         yield started
 
 
-async def frame_of(ws: ClientConnection, type: str) -> dict[str, Any]:
-    """The next frame of `type`, skipping balance pushes."""
-    while True:
-        frame = json.loads(await asyncio.wait_for(ws.recv(), timeout=5))
-        if frame["type"] != "wallet:balance":
-            assert frame["type"] == type, frame
-            return frame
-
-
-def ws_url(port: int, user: Any) -> str:
-    return f"ws://{HOST}:{port}/ws/?token={socket_token(user)}"
-
-
 async def test_a_call_across_two_servers_and_a_crash_of_the_callees(alice, hana, servers):
     port_a, port_b = servers.ports
     await sync_to_async(wallet_adjust)(
         user_id=alice.pk, amount=500, idempotency_key="fund", reason="test"
     )
     async with (
-        connect(ws_url(port_b, hana), open_timeout=5) as callee,
-        connect(ws_url(port_a, alice), open_timeout=5) as caller,
+        connect(socket_url(port_b, hana), open_timeout=5) as callee,
+        connect(socket_url(port_a, alice), open_timeout=5) as caller,
     ):
         status, call = await asyncio.to_thread(
             request,
@@ -63,13 +49,13 @@ async def test_a_call_across_two_servers_and_a_crash_of_the_callees(alice, hana,
             body={"callee_id": hana.pk},
         )
         assert status == 201, call
-        assert (await frame_of(callee, "call:invite"))["data"]["call"]["id"] == call["id"]
+        assert (await next_frame(callee, "call:invite"))["data"]["call"]["id"] == call["id"]
 
         await callee.send(
             json.dumps({"type": "call:answer", "data": {"call_id": call["id"], "accept": True}})
         )
         for ws in (caller, callee):
-            assert (await frame_of(ws, "call:answer"))["data"]["accepted"] is True
+            assert (await next_frame(ws, "call:answer"))["data"]["accepted"] is True
 
         offer = {"type": "offer", "sdp": "v=0"}
         await caller.send(
@@ -80,7 +66,7 @@ async def test_a_call_across_two_servers_and_a_crash_of_the_callees(alice, hana,
                 }
             )
         )
-        relayed = (await frame_of(callee, "call:signal"))["data"]
+        relayed = (await next_frame(callee, "call:signal"))["data"]
         assert (relayed["payload"], relayed["from"]) == (offer, alice.pk)
 
         # Server B dies at once: no disconnect hook runs for the callee's socket.
@@ -92,7 +78,7 @@ async def test_a_call_across_two_servers_and_a_crash_of_the_callees(alice, hana,
         assert await sync_to_async(call_end_disconnected)(now=died + grace) == 0
         assert await sync_to_async(call_end_disconnected)(now=died + ttl + grace) == 1
 
-        end = (await frame_of(caller, "call:end"))["data"]
+        end = (await next_frame(caller, "call:end"))["data"]
         assert (end["reason"], end["ended_by"], end["total_coins"]) == ("disconnected", hana.pk, 60)
         stored = await Call.objects.aget(pk=call["id"])
         assert (stored.status, stored.end_reason) == ("ended", "disconnected")

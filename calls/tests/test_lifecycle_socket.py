@@ -5,9 +5,11 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from calls.models import Call
-from calls.tests.helpers import device
 from tests.factories import HostFactory
-from videochat.gateway.testing import sync_thread_connections_closed  # noqa: F401
+from videochat.gateway.testing import (
+    device,
+    sync_thread_connections_closed,  # noqa: F401
+)
 from wallet.services import wallet_adjust
 
 pytestmark = pytest.mark.django_db(transaction=True)

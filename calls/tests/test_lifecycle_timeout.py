@@ -11,9 +11,11 @@ from accounts.presence import presence_socket_alive, presence_status
 from calls.models import Call
 from calls.services import call_accept, call_expire_ringing, call_invite
 from calls.tasks import calls_end_disconnected, calls_expire_ringing
-from calls.tests.helpers import device
 from tests.factories import HostFactory
-from videochat.gateway.testing import sync_thread_connections_closed  # noqa: F401
+from videochat.gateway.testing import (
+    device,
+    sync_thread_connections_closed,  # noqa: F401
+)
 from wallet.services import wallet_adjust
 
 pytestmark = pytest.mark.django_db(transaction=True)

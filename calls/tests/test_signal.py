@@ -8,8 +8,10 @@ from django_redis import get_redis_connection
 
 from calls.serializers import MAX_SIGNAL_PAYLOAD_BYTES
 from calls.services import call_accept, call_end, call_invite
-from calls.tests.helpers import device
-from videochat.gateway.testing import sync_thread_connections_closed  # noqa: F401
+from videochat.gateway.testing import (
+    device,
+    sync_thread_connections_closed,  # noqa: F401
+)
 from wallet.services import wallet_adjust
 
 pytestmark = pytest.mark.django_db(transaction=True)

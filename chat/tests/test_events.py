@@ -2,57 +2,20 @@
 and Redis: acks carry stored messages, pushes reach the recipient, receipts reach the
 sender, typing is relayed and never stored, offline messages arrive on connect."""
 
-from collections import deque
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from itertools import count
 from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
-from channels.testing import WebsocketCommunicator
 
 from accounts.models import Block
 from chat.documents import Conversation, Message
 from chat.services import TYPING_RATE
-from videochat.gateway.testing import open_socket, sync_thread_connections_closed  # noqa: F401
+from videochat.gateway.testing import (  # noqa: F401
+    device,
+    sync_thread_connections_closed,
+)
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("mongo_db")]
-
-
-class Device:
-    """One open socket of a user, as a client app drives it (like calls' helper): `request`
-    sends a frame and returns its reply, `push` the next server push of a type (pushes that
-    arrive while waiting for a reply are kept)."""
-
-    def __init__(self, socket: WebsocketCommunicator) -> None:
-        self.socket = socket
-        self.pushes: deque[dict[str, Any]] = deque()
-        self.refs = count(1)
-
-    async def request(self, type: str, data: dict[str, Any]) -> dict[str, Any]:
-        ref = next(self.refs)
-        await self.socket.send_json_to({"type": type, "ref": ref, "data": data})
-        while True:
-            frame = await self.socket.receive_json_from(timeout=3)
-            if frame["type"] in ("ack", "error") and frame.get("ref") == ref:
-                return frame
-            self.pushes.append(frame)
-
-    async def push(self, type: str) -> dict[str, Any]:
-        frame = self.pushes.popleft() if self.pushes else await self.socket.receive_json_from(3)
-        assert frame["type"] == type, frame
-        return frame["data"]
-
-    async def nothing(self, wait: float = 0.3) -> bool:
-        assert not self.pushes, list(self.pushes)
-        return await self.socket.receive_nothing(timeout=wait)
-
-
-@asynccontextmanager
-async def device(user: Any) -> AsyncIterator[Device]:
-    async with open_socket(user) as socket:
-        yield Device(socket)
 
 
 def message_in(to: int, text: str = "hi", client_id: str = "c-1") -> dict[str, Any]:

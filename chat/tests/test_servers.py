@@ -6,14 +6,13 @@ import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import connect
 
 from chat.documents import Message
-from tests.servers import HOST, Servers, request, running_servers
+from tests.servers import Servers, next_frame, request, running_servers, socket_url
 from videochat.gateway.testing import socket_token, sync_thread_connections_closed  # noqa: F401
 
 pytestmark = [
@@ -29,22 +28,9 @@ def servers(transactional_db: None, tmp_path: Path) -> Iterator[Servers]:
         yield started
 
 
-def ws_url(port: int, user: Any) -> str:
-    return f"ws://{HOST}:{port}/ws/?token={socket_token(user)}"
-
-
-async def frame_of(ws: ClientConnection, type: str) -> dict[str, Any]:
-    """The next frame; it must be of `type` (presence pushes are skipped)."""
-    while True:
-        frame = json.loads(await asyncio.wait_for(ws.recv(), timeout=5))
-        if frame["type"] != "presence:update":
-            assert frame["type"] == type, frame
-            return frame
-
-
 async def test_offline_message_then_live_chat_across_two_servers(alice, bob, servers):
     port_a, port_b = servers.ports
-    async with connect(ws_url(port_a, alice), open_timeout=5) as alice_ws:
+    async with connect(socket_url(port_a, alice), open_timeout=5) as alice_ws:
         await alice_ws.send(
             json.dumps(
                 {
@@ -54,15 +40,15 @@ async def test_offline_message_then_live_chat_across_two_servers(alice, bob, ser
                 }
             )
         )
-        ack = await frame_of(alice_ws, "ack")
+        ack = await next_frame(alice_ws, "ack")
         message = ack["data"]["message"]
         assert message["status"] == "sent"
 
-        async with connect(ws_url(port_b, bob), open_timeout=5) as bob_ws:
+        async with connect(socket_url(port_b, bob), open_timeout=5) as bob_ws:
             # Offline delivery on connect, on the other server.
-            pushed = await frame_of(bob_ws, "chat:message")
+            pushed = await next_frame(bob_ws, "chat:message")
             assert pushed["data"]["message"]["id"] == message["id"]
-            receipt = await frame_of(alice_ws, "chat:receipt")
+            receipt = await next_frame(alice_ws, "chat:receipt")
             assert receipt["data"] == {"message_ids": [message["id"]], "status": "delivered"}
 
             # bob answers over REST on server B: alice's socket on A gets it.
@@ -75,12 +61,12 @@ async def test_offline_message_then_live_chat_across_two_servers(alice, bob, ser
                 body={"to": alice.pk, "text": "yes", "client_id": "b-1"},
             )
             assert status == 201, reply
-            got = await frame_of(alice_ws, "chat:message")
+            got = await next_frame(alice_ws, "chat:message")
             assert got["data"]["message"] == reply
 
             # Typing and read receipts cross too.
             await alice_ws.send(json.dumps({"type": "chat:typing", "data": {"to": bob.pk}}))
-            typing = await frame_of(bob_ws, "chat:typing")
+            typing = await next_frame(bob_ws, "chat:typing")
             assert typing["data"] == {"from": alice.pk, "is_typing": True}
             await alice_ws.send(
                 json.dumps(
@@ -91,8 +77,8 @@ async def test_offline_message_then_live_chat_across_two_servers(alice, bob, ser
                     }
                 )
             )
-            assert (await frame_of(alice_ws, "ack"))["ref"] == 2
-            read = await frame_of(bob_ws, "chat:receipt")
+            assert (await next_frame(alice_ws, "ack"))["ref"] == 2
+            read = await next_frame(bob_ws, "chat:receipt")
             assert read["data"] == {"message_ids": [reply["id"]], "status": "read"}
 
     status, page = await asyncio.to_thread(

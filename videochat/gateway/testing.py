@@ -1,8 +1,10 @@
 """Test helpers for anything that talks over the socket (any app's tests may use them)."""
 
+from collections import deque
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from typing import TYPE_CHECKING
+from itertools import count
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from channels.db import database_sync_to_async
@@ -56,3 +58,50 @@ def temporary_event(
         yield
     finally:
         registry.remove(event_type)
+
+
+class Device:
+    """One open socket of a user, as a client app drives it: `request` sends a frame and
+    returns its reply, `push` returns the next server push of a type. Pushes that arrive
+    while waiting for a reply are kept for `push` (pushes and replies travel different
+    ways, so their order is not fixed); balance pushes (a charge
+    somewhere in the flow) are skipped."""
+
+    def __init__(self, socket: WebsocketCommunicator) -> None:
+        self.socket = socket
+        self.pushes: deque[dict[str, Any]] = deque()
+        self.refs = count(1)
+
+    async def request(self, type: str, data: dict[str, Any]) -> dict[str, Any]:
+        ref = next(self.refs)
+        await self.socket.send_json_to({"type": type, "ref": ref, "data": data})
+        while True:
+            frame = await self.socket.receive_json_from(timeout=3)
+            if frame["type"] in ("ack", "error") and frame.get("ref") == ref:
+                return frame
+            self.pushes.append(frame)
+
+    async def push(self, type: str) -> dict[str, Any]:
+        while True:
+            if self.pushes:
+                frame = self.pushes.popleft()
+            else:
+                frame = await self.socket.receive_json_from(timeout=3)
+            if frame["type"] != "wallet:balance":
+                assert frame["type"] == type, frame
+                return frame["data"]
+
+    async def nothing(self, wait: float = 0.3) -> bool:
+        """True when no push other than a balance arrives within `wait` seconds."""
+        unexpected = [frame for frame in self.pushes if frame["type"] != "wallet:balance"]
+        assert not unexpected, unexpected
+        while not await self.socket.receive_nothing(timeout=wait):
+            frame = await self.socket.receive_json_from()
+            assert frame["type"] == "wallet:balance", frame
+        return True
+
+
+@asynccontextmanager
+async def device(user: Any) -> AsyncIterator[Device]:
+    async with open_socket(user) as socket:
+        yield Device(socket)
