@@ -3,18 +3,16 @@ its mere activity keep the user's presence key alive in Redis."""
 
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from rest_framework import serializers
 
 from accounts.presence import presence_refresh
-from videochat.gateway import EventContext, event, on_activity, on_connect
+from videochat.gateway import EventContext, blocking, event, on_activity, on_connect
 
 # The status this socket last announced; activity keeps it instead of resetting to online.
 STATUS_KEY = "accounts.presence_status"
 
-# Redis only, no ORM: any pool thread will do, the single thread-sensitive one is not needed.
-refresh = sync_to_async(presence_refresh, thread_sensitive=False)
+refresh = blocking(presence_refresh)
 
 
 class PresenceUpdateIn(serializers.Serializer):

@@ -1,5 +1,8 @@
 """Reads of accounts data that other apps (calls, chat, gifts, matchmaking) rely on too."""
 
+from typing import Literal
+
+from django.db import connection
 from django.db.models import Q
 
 from accounts.models import Block, User
@@ -11,6 +14,24 @@ def is_blocked_between(a_id: int, b_id: int) -> bool:
     return Block.objects.filter(
         Q(blocker_id=a_id, blocked_id=b_id) | Q(blocker_id=b_id, blocked_id=a_id)
     ).exists()
+
+
+def recipient_state(*, sender_id: int, recipient_id: int) -> Literal["ok", "missing", "blocked"]:
+    """Whether `sender_id` may reach `recipient_id` (a message, a gift): "missing" for an
+    unknown or deactivated recipient, "blocked" when either user blocked the other. One
+    statement in plain SQL: the ORM spent ~0.7 ms of CPU building it, most of what a chat
+    message costs the server (docs/chat.md, Benchmark)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT EXISTS (SELECT 1 FROM accounts_block"
+            " WHERE (blocker_id = %s AND blocked_id = %s) OR (blocker_id = %s AND blocked_id = %s))"
+            " FROM accounts_user WHERE id = %s AND is_active",
+            [sender_id, recipient_id, recipient_id, sender_id, recipient_id],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return "missing"
+    return "blocked" if row[0] else "ok"
 
 
 def user_get_active(*, user_id: int) -> User:

@@ -1,9 +1,9 @@
-"""The raw baseline of bench/messaging.py: a bare Channels consumer on the project's channel layer
+"""The raw baseline of bench/chat.py: a bare Channels consumer on the project's channel layer
 settings (videochat.settings CHANNEL_LAYERS), with no authentication beyond `?uid=`, no
 validation and no storage. It joins `user.<uid>` like the gateway does, relays each
 `chat:message` frame to `user.<to>` with one `group_send` and acks the sender.
 
-    uvicorn --app-dir bench _chat_echo:application
+    uvicorn bench._chat_echo:application   (from the project root)
 """
 
 import json

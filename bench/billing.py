@@ -13,7 +13,7 @@ charged exactly once and that the ledger reconciles (exit 1 if not). Then, at 10
 4 is charged by two ticks at once in two processes, to show whether fanning a tick out over
 several workers pays on this machine.
 
-    .venv/bin/python bench/billing.py [--sizes 1000 10000] [--batch-size 500]
+    .venv/bin/python -m bench.billing [--sizes 1000 10000] [--batch-size 500]
 
 It prints a table and one `ratio billing tick N=<n>: <project charges/s / raw charges/s>`
 line per size (higher is better for the project). Runs against its own database,
@@ -27,7 +27,8 @@ import time
 from datetime import timedelta
 
 import psycopg
-from _common import (
+
+from bench._common import (
     bench_database_url,
     database_recreate,
     django_setup,

@@ -9,7 +9,7 @@ commit; the `no pushes` column is the same service with the pushes left out, to 
 they cost. It prints a table, then one `ratio ledger <scenario> w<workers>: <service / raw>`
 line per comparison, and reconciles the bench database (exit 1 if it does not).
 
-    .venv/bin/python bench/ledger.py [--seconds 4] [--wallets 1000]
+    .venv/bin/python -m bench.ledger [--seconds 4] [--wallets 1000]
 
 Runs against its own database, videochat_bench, dropped and re-created (and migrated) each
 run; the development database is never touched.
@@ -23,7 +23,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import psycopg
-from _common import (
+
+from bench._common import (
     Worker,
     bench_database_url,
     database_recreate,

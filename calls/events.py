@@ -4,9 +4,6 @@ user's sockets are alive (docs/calls.md, "Disconnects")."""
 
 from typing import Any
 
-from asgiref.sync import sync_to_async
-from channels.db import database_sync_to_async
-
 from accounts.models import User
 from accounts.presence import presence_socket_alive, presence_socket_closed
 from calls.serializers import CallAnswerIn, CallCreateSerializer, CallEndIn, CallSignalIn
@@ -18,26 +15,32 @@ from calls.services import (
     call_reject,
     call_signal_relay,
 )
-from videochat.gateway import EventContext, event, on_activity, on_connect, on_disconnect
+from videochat.gateway import (
+    EventContext,
+    blocking,
+    event,
+    on_activity,
+    on_connect,
+    on_disconnect,
+)
 
-# Redis only, no ORM: any pool thread will do.
-socket_alive = sync_to_async(presence_socket_alive, thread_sensitive=False)
-socket_closed = sync_to_async(presence_socket_closed, thread_sensitive=False)
+socket_alive = blocking(presence_socket_alive)
+socket_closed = blocking(presence_socket_closed)
 
 
-@database_sync_to_async
+@blocking
 def _invite(user: User, callee_id: int) -> dict[str, Any]:
-    # Serialized on the ORM thread too: nothing lazy may load on the event loop.
+    # Serialized off the event loop too: nothing lazy may load there.
     return {"call": call_data(call_invite(caller=user, callee_id=callee_id))}
 
 
-@database_sync_to_async
+@blocking
 def _answer(user: User, call_id: int, accept: bool) -> dict[str, Any]:
     answer = call_accept if accept else call_reject
     return {"call": call_data(answer(call_id=call_id, user=user))}
 
 
-@database_sync_to_async
+@blocking
 def _end(user: User, call_id: int) -> dict[str, Any]:
     return {"call": call_data(call_end(call_id=call_id, user=user))}
 

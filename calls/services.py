@@ -15,8 +15,6 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from asgiref.sync import sync_to_async
-from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
@@ -43,7 +41,7 @@ from videochat.errors import (
     PermissionDenied,
     ValidationFailed,
 )
-from videochat.gateway import anotify, notify
+from videochat.gateway import anotify, blocking, notify
 from wallet.selectors import wallet_of_user
 
 logger = logging.getLogger(__name__)
@@ -366,9 +364,9 @@ def _relay_refill(call_id: int, parties: tuple[int, int]) -> None:
     )
 
 
-_relay_cached_async = sync_to_async(_relay_cached, thread_sensitive=False)
-_relay_refill_async = sync_to_async(_relay_refill, thread_sensitive=False)
-_parties_if_open_async = database_sync_to_async(call_parties_if_open)
+_relay_cached_async = blocking(_relay_cached)
+_relay_refill_async = blocking(_relay_refill)
+_parties_if_open_async = blocking(call_parties_if_open)
 
 
 async def call_signal_relay(

@@ -8,12 +8,12 @@ from typing import Any
 from bson import ObjectId
 from django.conf import settings
 from django_redis import get_redis_connection
-from mongoengine.errors import NotUniqueError
 from pymongo import ReturnDocument
+from pymongo.client_session import ClientSession
 from pymongo.errors import DuplicateKeyError
 
 from accounts.models import User
-from accounts.selectors import is_blocked_between
+from accounts.selectors import recipient_state
 from chat.documents import STATUS_DELIVERED, STATUS_READ, STATUS_SENT, Conversation, Message
 from chat.selectors import conversation_get_for, message_data
 from videochat.errors import Blocked, NotFound, RateLimited, ValidationFailed
@@ -31,16 +31,26 @@ def _now() -> datetime:
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
+# Count one action and answer [count, milliseconds left in the window]; the first action
+# starts the window (a key without a TTL gets one too, so no counter outlives its window).
+_COUNT_IN_WINDOW = """
+local count = redis.call('incr', KEYS[1])
+local ttl = redis.call('pttl', KEYS[1])
+if ttl < 0 then
+  redis.call('pexpire', KEYS[1], ARGV[1])
+  ttl = tonumber(ARGV[1])
+end
+return {count, ttl}
+"""
+
+
 def _rate_check(*, user_id: int, action: str, limit: int, window: int, what: str) -> None:
     """At most `limit` actions per `window` seconds, the window starting at the first one
-    (a Redis counter that expires); over the limit raises `rate_limited`."""
+    (a Redis counter that expires); over the limit raises `rate_limited`. One script call:
+    a pipeline of SET NX, INCR and PTTL cost twice the CPU of the script."""
     redis = get_redis_connection("default")
     key = f"{settings.REDIS_PREFIX}:chat:rate:{action}:{user_id}"
-    pipe = redis.pipeline()
-    pipe.set(key, 0, ex=window, nx=True)
-    pipe.incr(key)
-    pipe.pttl(key)
-    _, count, ttl_ms = pipe.execute()
+    count, ttl_ms = redis.register_script(_COUNT_IN_WINDOW)(keys=[key], args=[window * 1000])
     if count > limit:
         retry_after = max(ttl_ms, 1) / 1000
         raise RateLimited(f"Too many {what}; slow down.", details={"retry_after": retry_after})
@@ -77,38 +87,16 @@ def message_text_clean(text: str) -> str:
 
 
 def message_recipient_check(*, sender_id: int, to: int) -> None:
-    """ORM only: the recipient exists, is active, is not the sender and nobody blocked."""
+    """The recipient exists, is active, is not the sender and nobody blocked."""
     if to == sender_id:
         raise ValidationFailed(
             "The request is not valid.", details={"to": ["You can't message yourself."]}
         )
-    if not User.objects.filter(pk=to, is_active=True).exists():
+    state = recipient_state(sender_id=sender_id, recipient_id=to)
+    if state == "missing":
         raise NotFound("No such user.")
-    if is_blocked_between(sender_id, to):
+    if state == "blocked":
         raise Blocked("You can't message this user.")
-
-
-def _conversation_for_pair(a_id: int, b_id: int, now: datetime) -> dict[str, Any]:
-    low, high = sorted((a_id, b_id))
-    collection = Conversation._get_collection()
-    for _ in range(2):
-        try:
-            return collection.find_one_and_update(
-                {"key": f"{low}:{high}"},
-                {
-                    "$setOnInsert": {
-                        "participants": [low, high],
-                        "last_message": None,
-                        "unread": {str(low): 0, str(high): 0},
-                        "updated_at": now,
-                    }
-                },
-                upsert=True,
-                return_document=ReturnDocument.AFTER,
-            )
-        except DuplicateKeyError:
-            continue  # Two first messages raced on the unique key: the other one made it.
-    raise RuntimeError("conversation upsert failed twice")
 
 
 def message_stored(*, sender_id: int, client_id: str) -> Message | None:
@@ -116,64 +104,106 @@ def message_stored(*, sender_id: int, client_id: str) -> Message | None:
     return Message.objects(sender_id=sender_id, client_id=client_id).first()
 
 
-def message_store(*, sender_id: int, to: int, text: str, client_id: str) -> tuple[Message, bool]:
-    """MongoDB only: store the message once per (sender, client_id) and update the
-    conversation. Returns (message, created); a repeated client_id returns the stored one."""
-    text = message_text_clean(text)
-    existing = message_stored(sender_id=sender_id, client_id=client_id)
-    if existing is not None:
-        return existing, False
-    now = _now()
-    conversation = _conversation_for_pair(sender_id, to, now)
-    message = Message(
-        conversation_id=str(conversation["_id"]),
-        sender_id=sender_id,
-        receiver_id=to,
-        text=text,
-        client_id=client_id,
-        status=STATUS_SENT,
-        created_at=now,
-    )
-    try:
-        message.save(force_insert=True)
-    except NotUniqueError:
-        # The same client_id raced in from another request: answer the stored one.
-        stored = Message.objects(sender_id=sender_id, client_id=client_id).first()
-        if stored is None:
-            raise
-        return stored, False
-    summary = {
-        "id": str(message.id),
-        "sender_id": sender_id,
-        "text": text,
-        "created_at": now,
+def _conversation_update(*, to: int, low: int, high: int, summary: dict[str, Any]) -> list:
+    """One pipeline update of a pair's conversation for a new message (it creates the
+    conversation on the first one): the recipient's unread count goes up, and the message
+    becomes last_message unless a newer one got there first (concurrent senders; ties by id).
+    The summary holds user text, hence $literal: a "$..." text is not a field path."""
+    now = summary["created_at"]
+    newer = {
+        "$or": [
+            {"$eq": [{"$ifNull": ["$last_message", None]}, None]},
+            {"$lt": ["$updated_at", now]},
+            {"$and": [{"$eq": ["$updated_at", now]}, {"$lt": ["$last_message.id", summary["id"]]}]},
+        ]
     }
-    collection = Conversation._get_collection()
-    collection.update_one({"_id": conversation["_id"]}, {"$inc": {f"unread.{to}": 1}})
-    # Concurrent senders: only a newer message replaces last_message (ties by id).
-    collection.update_one(
+    return [
         {
-            "_id": conversation["_id"],
-            "$or": [
-                {"last_message": None},
-                {"updated_at": {"$lt": now}},
-                {"updated_at": now, "last_message.id": {"$lt": summary["id"]}},
-            ],
-        },
-        {"$set": {"last_message": summary, "updated_at": now}},
-    )
-    return message, True
+            "$set": {
+                "participants": {"$literal": [low, high]},
+                "unread": {
+                    "$mergeObjects": [
+                        {str(low): 0, str(high): 0},
+                        "$unread",
+                        {str(to): {"$add": [{"$ifNull": [f"$unread.{to}", 0]}, 1]}},
+                    ]
+                },
+                "last_message": {"$cond": [newer, {"$literal": summary}, "$last_message"]},
+                "updated_at": {"$cond": [newer, now, "$updated_at"]},
+            }
+        }
+    ]
+
+
+def _message_insert(*, sender_id: int, to: int, text: str, client_id: str) -> dict[str, Any]:
+    """One MongoDB transaction: the conversation update and the message insert, so a crash
+    never leaves a stored message uncounted (or counted and not stored); the commit is the
+    one write that waits for the journal. Raises DuplicateKeyError for a stored client_id."""
+    low, high = sorted((sender_id, to))
+    messages = Message._get_collection()
+    conversations = Conversation._get_collection()
+
+    def write(session: ClientSession) -> dict[str, Any]:
+        # Per attempt: a transaction retried after a write conflict gets a fresh time.
+        now, message_id = _now(), ObjectId()
+        summary = {"id": str(message_id), "sender_id": sender_id, "text": text, "created_at": now}
+        conversation = conversations.find_one_and_update(
+            {"key": f"{low}:{high}"},
+            _conversation_update(to=to, low=low, high=high, summary=summary),
+            projection={"_id": 1},
+            upsert=True,
+            return_document=ReturnDocument.AFTER,
+            session=session,
+        )
+        document = {
+            "_id": message_id,
+            "conversation_id": str(conversation["_id"]),
+            "sender_id": sender_id,
+            "receiver_id": to,
+            "text": text,
+            "client_id": client_id,
+            "status": STATUS_SENT,
+            "created_at": now,
+            "delivered_at": None,
+            "read_at": None,
+        }
+        messages.insert_one(document, session=session)
+        return document
+
+    with messages.database.client.start_session() as session:
+        return session.with_transaction(write)
+
+
+def message_store(*, sender_id: int, to: int, text: str, client_id: str) -> tuple[Message, bool]:
+    """MongoDB only: store the message once per (sender, client_id) with its conversation
+    update. Returns (message, created); a repeated client_id returns the stored one."""
+    text = message_text_clean(text)
+    for _ in range(2):
+        try:
+            document = _message_insert(sender_id=sender_id, to=to, text=text, client_id=client_id)
+        except DuplicateKeyError:
+            stored = message_stored(sender_id=sender_id, client_id=client_id)
+            if stored is not None:
+                return stored, False
+            continue  # Two first messages raced to create the conversation: again.
+        return Message._from_son(document), True
+    raise RuntimeError("storing the message failed twice on a duplicate key")
 
 
 def message_send(*, sender: User, to: int, text: str, client_id: str) -> tuple[Message, bool]:
     """POST /chat/messages and chat:message: validate, store, push to the recipient.
-    A repeated client_id pushes nothing again and returns the stored message."""
-    existing = message_stored(sender_id=sender.pk, client_id=client_id)
-    if existing is not None:
-        return existing, False  # A retry: neither limited nor pushed again.
-    message_rate_check(user_id=sender.pk)
-    message_text_clean(text)
-    message_recipient_check(sender_id=sender.pk, to=to)
+    A repeated client_id pushes nothing again and returns the stored message; it is never
+    refused for the rate limit or a block that came later (found only when refused, so a
+    new message costs no extra lookup)."""
+    text = message_text_clean(text)
+    try:
+        message_rate_check(user_id=sender.pk)
+        message_recipient_check(sender_id=sender.pk, to=to)
+    except (RateLimited, Blocked, NotFound):
+        existing = message_stored(sender_id=sender.pk, client_id=client_id)
+        if existing is not None:
+            return existing, False
+        raise
     message, created = message_store(sender_id=sender.pk, to=to, text=text, client_id=client_id)
     if created:
         notify(to, "chat:message", {"message": message_data(message)})

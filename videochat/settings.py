@@ -217,6 +217,9 @@ PAYOUT_PROVIDER = env_str("PAYOUT_PROVIDER", "sandbox") or "sandbox"
 
 # A socket's presence key lives this long unless refreshed (clients heartbeat every 30 s).
 PRESENCE_TTL_SECONDS = env_int("PRESENCE_TTL_SECONDS", 60, minimum=5)
+# Threads per server process for the blocking work of socket handlers (ORM, MongoDB, Redis);
+# each may hold a PostgreSQL connection (videochat/gateway/threads.py).
+GATEWAY_THREADS = env_int("GATEWAY_THREADS", 16, minimum=1, maximum=256)
 
 # --- Celery --------------------------------------------------------------------------------
 

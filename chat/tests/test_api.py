@@ -48,6 +48,18 @@ def test_the_same_client_id_twice_stores_one_message(client_for, alice, bob):
     assert conversation.unread[str(bob.pk)] == 1
 
 
+@pytest.mark.parametrize("text", ["$unread", "{$add: 1}", "$$NOW", "$last_message.text"])
+def test_text_that_looks_like_a_mongodb_expression_is_stored_as_written(
+    client_for, alice, bob, text
+):
+    body = send(client_for(alice), bob.pk, text).json()
+    assert body["text"] == text
+    assert Message.objects.get(id=body["id"]).text == text
+    conversation = Conversation.objects.get()
+    assert conversation.last_message["text"] == text
+    assert conversation.unread == {str(alice.pk): 0, str(bob.pk): 1}
+
+
 def test_the_same_client_id_from_another_sender_is_another_message(client_for, alice, bob):
     assert send(client_for(alice), bob.pk, "a", "same").status_code == 201
     assert send(client_for(bob), alice.pk, "b", "same").status_code == 201

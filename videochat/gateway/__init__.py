@@ -5,7 +5,8 @@
     @event("presence:update", data=PresenceUpdateIn)
     async def presence_update(ctx: EventContext, data: dict) -> dict | None: ...
 
-and push to users with `notify()` (sync, after commit) or `anotify()` (async).
+and push to users with `notify()` (sync, after commit) or `anotify()` (async). Blocking work
+(ORM, MongoDB, sync Redis) runs through `await blocking(function)(...)`.
 Importing this package loads no models (the consumer and auth live in their modules)."""
 
 from videochat.gateway.notify import anotify, notify, user_group
@@ -17,10 +18,12 @@ from videochat.gateway.registry import (
     on_disconnect,
     registry,
 )
+from videochat.gateway.threads import blocking
 
 __all__ = [
     "EventContext",
     "anotify",
+    "blocking",
     "event",
     "notify",
     "on_activity",

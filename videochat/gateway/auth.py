@@ -9,11 +9,12 @@ code) and leaves the answer to the consumer."""
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qs
 
-from channels.db import database_sync_to_async
 from channels.middleware import BaseMiddleware
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import InvalidToken
+
+from videochat.gateway.threads import blocking
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -32,7 +33,7 @@ def read_token(scope: dict[str, Any]) -> tuple[str | None, str | None]:
     return (tokens[0] if tokens else None), None
 
 
-@database_sync_to_async
+@blocking
 def user_for_token(token: str) -> "User | None":
     """The active user the access token names, or None. Same checks as the REST API's
     JWTAuthentication (signature, expiry, token type, user exists and is active)."""

@@ -1,11 +1,18 @@
 """The one WebSocket every client holds (DESIGN.md, "One socket per client"). It
 authenticates, joins the user's group, checks the envelope, throttles, and dispatches each
-frame to the handler an app registered; it knows no app itself."""
+frame to the handler an app registered; it knows no app itself.
 
+A socket's frames are handled in order by a task of their own, so that pushes to the socket
+(other users' messages, receipts, call signals) go out while its own last frame is still
+being stored: Channels runs a consumer's events one after the other, and a push would
+otherwise wait for the round trips of every frame ahead of it."""
+
+import asyncio
 import logging
 from time import monotonic
 from typing import Any
 
+from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
@@ -51,6 +58,10 @@ class GatewayConsumer(AsyncJsonWebsocketConsumer):
     ctx: EventContext | None = None  # set once the socket is authenticated
     bucket: TokenBucket
     last_activity: float
+    # Frames received and not yet handled, each with the throttle's verdict; bounded, so a
+    # client that floods faster than its frames are handled is held back by TCP.
+    inbox: "asyncio.Queue[tuple[str | None, bool] | None]"
+    frames: "asyncio.Task[None]"
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -68,23 +79,50 @@ class GatewayConsumer(AsyncJsonWebsocketConsumer):
             user=user, channel_name=self.channel_name, state={}, send_frame=self.send_frame
         )
         self.bucket = TokenBucket(rate=self.rate_per_second, burst=self.rate_burst)
+        self.inbox = asyncio.Queue(maxsize=self.rate_burst)
+        self.frames = asyncio.create_task(self.handle_frames())
         # Hooks first, so that whatever they set up (presence) holds once the client sees
         # the socket open.
         await self.run_hooks("connect")
         self.last_activity = monotonic()
         await self.accept(subprotocol)
 
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """Channels' dispatch without its close_old_connections() before every event: that
+        is a hop to the process's one ORM thread per frame and per push, which queued a
+        busy server's pushes behind each other. This consumer reaches the ORM only through
+        `blocking()` and `database_sync_to_async`, which check connections around each call."""
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
     async def disconnect(self, code: int) -> None:
-        if self.ctx is not None:
-            await self.run_hooks("disconnect")
+        if self.ctx is None:
+            return
+        # The frames the client sent before closing are still handled (a message sent
+        # just before going offline is stored), then the hooks run.
+        await self.inbox.put(None)
+        await self.frames
+        await self.run_hooks("disconnect")
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.ctx is None:
             return  # an unauthenticated socket that is being closed
+        # Every frame spends a token on arrival, malformed ones included; the verdict is
+        # given after parsing so that a refused frame's reply still carries its ref.
+        await self.inbox.put((text_data, self.bucket.take(monotonic())))
+
+    async def handle_frames(self) -> None:
+        while (item := await self.inbox.get()) is not None:
+            try:
+                await self.handle_frame(*item)
+            except Exception:
+                # Only sending the reply can fail here (the socket went away).
+                logger.debug("WebSocket reply not sent", exc_info=True)
+
+    async def handle_frame(self, text_data: str | None, allowed: bool) -> None:
         now = monotonic()
-        # Every frame spends a token, malformed ones included; the verdict is given after
-        # parsing so that a refused frame's reply still carries its ref.
-        allowed = self.bucket.take(now)
         if now - self.last_activity >= self.activity_interval_seconds:
             self.last_activity = now
             await self.run_hooks("activity")
@@ -126,11 +164,7 @@ class GatewayConsumer(AsyncJsonWebsocketConsumer):
             raise ValidationFailed(
                 f"Unknown event type {shown}.", details={"type": [f"Unknown type {shown}."]}
             )
-        if spec.data is not None:
-            serializer = spec.data(data=data)
-            serializer.is_valid(raise_exception=True)
-            data = serializer.validated_data
-        result = await spec.handler(self.ctx, data)
+        result = await spec.handler(self.ctx, spec.validated(data))
         if result is not None and not isinstance(result, dict):
             raise TypeError(f"The handler of {event_type!r} returned {type(result).__name__}")
         return result
