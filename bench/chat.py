@@ -415,6 +415,20 @@ class Result:
     errors: dict[str, int]
     lost: int
     cpu_ms: float  # CPU time of the path's server processes per delivered message
+    store_cpu_ms: float  # the same for the stores: mongod, redis-server, postgres
+
+
+STORES = ("mongod", "redis-server", "postgres")
+
+
+def store_pids() -> list[int]:
+    """This machine's store processes (every PostgreSQL backend included), by name."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with suppress(OSError):
+            if stat.read_text().split("(", 1)[1].split(")", 1)[0] in STORES:
+                pids.append(int(stat.parent.name))
+    return pids
 
 
 def cpu_seconds(pids: list[int]) -> float:
@@ -453,16 +467,22 @@ async def measure(
     window.acked = window.delivered = 0
     window.latencies, window.errors = [], {}
     window.open = True
-    cpu_before = cpu_seconds(pids)
+    stores = store_pids()  # PostgreSQL backends come and go: the ones of this window
+    cpu_before, store_cpu_before = cpu_seconds(pids), cpu_seconds(stores)
     await asyncio.sleep(seconds)
     window.open = False
     cpu = cpu_seconds(pids) - cpu_before
+    store_cpu = cpu_seconds(stores) - store_cpu_before
     acked, delivered = window.acked, window.delivered
     latencies, errors = window.latencies, dict(window.errors)
     stop.set()
     await asyncio.wait_for(task, 15)
-    deadline = time.monotonic() + DRAIN_SECONDS  # let the last pushes arrive
-    while window.total_delivered < window.total_acked and time.monotonic() < deadline:  # noqa: ASYNC110
+    # Let the last acks and pushes arrive (a push may overtake its own ack: they travel
+    # different ways), then every acked message must have been delivered exactly once.
+    deadline = time.monotonic() + DRAIN_SECONDS
+    while time.monotonic() < deadline and (  # noqa: ASYNC110
+        window.total_delivered < window.total_acked or any(c.waiting for c in clients)
+    ):
         await asyncio.sleep(0.05)
     latencies_ms = [1000 * latency for latency in latencies]
     return Result(
@@ -476,6 +496,7 @@ async def measure(
         errors=errors,
         lost=window.total_acked - window.total_delivered,
         cpu_ms=1000 * cpu / delivered if delivered else float("nan"),
+        store_cpu_ms=1000 * store_cpu / delivered if delivered else float("nan"),
     )
 
 
@@ -536,18 +557,21 @@ async def run_path(
 def table(results: list[Result]) -> str:
     header = (
         f"{'N':>5}  {'path':<8} {'load':<9} {'sent/s':>8} {'delivered/s':>11} "
-        f"{'p50 ms':>8} {'p99 ms':>8} {'cpu ms/msg':>10}  notes"
+        f"{'p50 ms':>8} {'p99 ms':>8} {'cpu ms/msg':>10} {'stores':>6}  notes"
     )
     lines = [header, "-" * len(header)]
     for r in results:
         notes = ", ".join(f"{code} x{count}" for code, count in sorted(r.errors.items()))
         if r.lost:
-            notes = ", ".join(
-                filter(None, [notes, f"{r.lost} acked, not delivered {DRAIN_SECONDS:g} s later"])
+            lost = (
+                f"{r.lost} acked, not delivered {DRAIN_SECONDS:g} s later"
+                if r.lost > 0
+                else f"{-r.lost} more delivered than acked"
             )
+            notes = ", ".join(filter(None, [notes, lost]))
         lines.append(
             f"{r.users:>5}  {r.path:<8} {r.mode:<9} {r.sent:>8.0f} {r.delivered:>11.0f} "
-            f"{r.p50:>8.1f} {r.p99:>8.1f} {r.cpu_ms:>10.2f}  {notes}"
+            f"{r.p50:>8.1f} {r.p99:>8.1f} {r.cpu_ms:>10.2f} {r.store_cpu_ms:>6.2f}  {notes}"
         )
     return "\n".join(lines)
 
@@ -645,7 +669,7 @@ def main() -> int:
     print(
         f"max: closed loop, 1 message in flight per user, at most {args.client_rate:g}/s per user"
         f" (chat allows 20 per 10 s); @<r>/s: open loop, r messages/s in all ({load});"
-        " cpu: the path's server processes"
+        " cpu ms/msg: the path's server processes; stores: mongod, redis-server, postgres"
     )
     print()
     by = {(r.users, r.path, r.mode == "max"): r for r in results}

@@ -6,10 +6,11 @@ thread, nor asyncio's default executor (CPU count + 4 threads): with hundreds of
 sending at once, either one queues each message behind the others' round trips
 (bench/chat.py measured seconds of latency). A call here is one self-contained unit (a
 service function); it holds no transaction open between calls, so any thread will do. Each
-thread keeps its own database connection, closed or renewed by CONN_MAX_AGE and health
-checks before and after every call, as Django does around a request."""
+thread keeps its own database connection."""
 
 import asyncio
+import threading
+import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache, partial
@@ -28,12 +29,24 @@ def _executor() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=settings.GATEWAY_THREADS, thread_name_prefix="gateway")
 
 
+# Django checks connections around every request (close_old_connections: CONN_MAX_AGE,
+# connections broken by errors and, with CONN_HEALTH_CHECKS, a `SELECT 1` before the next
+# query). Around every socket frame that `SELECT 1` cost more than the frame's own query, so
+# a pool thread checks at most this often, and after every call that failed.
+CHECK_INTERVAL_SECONDS = 1.0
+_last_check = threading.local()
+
+
 def _run(function: Callable[[], R]) -> R:
-    close_old_connections()
+    now = time.monotonic()
+    if now - getattr(_last_check, "at", -CHECK_INTERVAL_SECONDS) >= CHECK_INTERVAL_SECONDS:
+        _last_check.at = now
+        close_old_connections()
     try:
         return function()
-    finally:
+    except BaseException:
         close_old_connections()
+        raise
 
 
 def blocking(function: Callable[P, R]) -> Callable[P, Awaitable[R]]:
