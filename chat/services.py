@@ -2,20 +2,18 @@
 same functions. MongoDB has no Django transaction: pushes go right after the write that they
 announce was acknowledged by MongoDB, never before."""
 
-from datetime import UTC, datetime
 from typing import Any
 
 from bson import ObjectId
 from django.conf import settings
 from django_redis import get_redis_connection
-from pymongo import ReturnDocument
-from pymongo.client_session import ClientSession
 from pymongo.errors import DuplicateKeyError
 
 from accounts.models import User
 from accounts.selectors import recipient_state
 from chat.documents import STATUS_DELIVERED, STATUS_READ, STATUS_SENT, Conversation, Message
 from chat.selectors import conversation_get_for, message_data
+from chat.writer import NewMessage, message_writer, now_ms
 from videochat.errors import Blocked, NotFound, RateLimited, ValidationFailed
 from videochat.gateway import notify
 
@@ -23,12 +21,6 @@ TEXT_MAX_LENGTH = 4000
 # Per user: messages per window, and typing events per second.
 MESSAGE_RATE = (20, 10)
 TYPING_RATE = (2, 1)
-
-
-def _now() -> datetime:
-    # MongoDB keeps milliseconds: round here so what we return equals what we stored.
-    now = datetime.now(UTC)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
 # Count one action and answer [count, milliseconds left in the window]; the first action
@@ -104,83 +96,16 @@ def message_stored(*, sender_id: int, client_id: str) -> Message | None:
     return Message.objects(sender_id=sender_id, client_id=client_id).first()
 
 
-def _conversation_update(*, to: int, low: int, high: int, summary: dict[str, Any]) -> list:
-    """One pipeline update of a pair's conversation for a new message (it creates the
-    conversation on the first one): the recipient's unread count goes up, and the message
-    becomes last_message unless a newer one got there first (concurrent senders; ties by id).
-    The summary holds user text, hence $literal: a "$..." text is not a field path."""
-    now = summary["created_at"]
-    newer = {
-        "$or": [
-            {"$eq": [{"$ifNull": ["$last_message", None]}, None]},
-            {"$lt": ["$updated_at", now]},
-            {"$and": [{"$eq": ["$updated_at", now]}, {"$lt": ["$last_message.id", summary["id"]]}]},
-        ]
-    }
-    return [
-        {
-            "$set": {
-                "participants": {"$literal": [low, high]},
-                "unread": {
-                    "$mergeObjects": [
-                        {str(low): 0, str(high): 0},
-                        "$unread",
-                        {str(to): {"$add": [{"$ifNull": [f"$unread.{to}", 0]}, 1]}},
-                    ]
-                },
-                "last_message": {"$cond": [newer, {"$literal": summary}, "$last_message"]},
-                "updated_at": {"$cond": [newer, now, "$updated_at"]},
-            }
-        }
-    ]
-
-
-def _message_insert(*, sender_id: int, to: int, text: str, client_id: str) -> dict[str, Any]:
-    """One MongoDB transaction: the conversation update and the message insert, so a crash
-    never leaves a stored message uncounted (or counted and not stored); the commit is the
-    one write that waits for the journal. Raises DuplicateKeyError for a stored client_id."""
-    low, high = sorted((sender_id, to))
-    messages = Message._get_collection()
-    conversations = Conversation._get_collection()
-
-    def write(session: ClientSession) -> dict[str, Any]:
-        # Per attempt: a transaction retried after a write conflict gets a fresh time.
-        now, message_id = _now(), ObjectId()
-        summary = {"id": str(message_id), "sender_id": sender_id, "text": text, "created_at": now}
-        conversation = conversations.find_one_and_update(
-            {"key": f"{low}:{high}"},
-            _conversation_update(to=to, low=low, high=high, summary=summary),
-            projection={"_id": 1},
-            upsert=True,
-            return_document=ReturnDocument.AFTER,
-            session=session,
-        )
-        document = {
-            "_id": message_id,
-            "conversation_id": str(conversation["_id"]),
-            "sender_id": sender_id,
-            "receiver_id": to,
-            "text": text,
-            "client_id": client_id,
-            "status": STATUS_SENT,
-            "created_at": now,
-            "delivered_at": None,
-            "read_at": None,
-        }
-        messages.insert_one(document, session=session)
-        return document
-
-    with messages.database.client.start_session() as session:
-        return session.with_transaction(write)
-
-
 def message_store(*, sender_id: int, to: int, text: str, client_id: str) -> tuple[Message, bool]:
     """MongoDB only: store the message once per (sender, client_id) with its conversation
-    update. Returns (message, created); a repeated client_id returns the stored one."""
-    text = message_text_clean(text)
+    update (chat/writer.py). Returns (message, created); a repeated client_id returns the
+    stored one."""
+    message = NewMessage(
+        sender_id=sender_id, to=to, text=message_text_clean(text), client_id=client_id
+    )
     for _ in range(2):
         try:
-            document = _message_insert(sender_id=sender_id, to=to, text=text, client_id=client_id)
+            document = message_writer.store(message)
         except DuplicateKeyError:
             stored = message_stored(sender_id=sender_id, client_id=client_id)
             if stored is not None:
@@ -235,7 +160,7 @@ def messages_mark_delivered(
     ids = [m["_id"] for m in found]
     collection.update_many(
         {"_id": {"$in": ids}, "status": STATUS_SENT},
-        {"$set": {"status": STATUS_DELIVERED, "delivered_at": _now()}},
+        {"$set": {"status": STATUS_DELIVERED, "delivered_at": now_ms()}},
     )
     return _receipts(found, STATUS_DELIVERED)
 
@@ -255,7 +180,7 @@ def conversation_mark_read(
     found = list(collection.find(query, {"sender_id": 1}))
     if not found:
         return []
-    now = _now()
+    now = now_ms()
     ids = [m["_id"] for m in found]
     result = collection.update_many(
         {"_id": {"$in": ids}, "status": {"$in": [STATUS_SENT, STATUS_DELIVERED]}},
