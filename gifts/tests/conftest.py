@@ -15,8 +15,3 @@ def host_share(settings: Any) -> None:
 @pytest.fixture
 def rose(db: None) -> Gift:
     return make_gift("Rose", 10, position=0)
-
-
-@pytest.fixture
-def ring(db: None) -> Gift:
-    return make_gift("Ring", 1001, position=5)

@@ -41,6 +41,7 @@ async def test_a_socket_gift_is_acked_and_reaches_every_socket_of_the_receiver(
         open_socket(hana) as phone,
         open_socket(hana) as laptop,
         device(alice) as sender,
+        open_socket(alice) as senders_tablet,
         device(bob) as stranger,
     ):
         reply = await sender.request(
@@ -63,8 +64,14 @@ async def test_a_socket_gift_is_acked_and_reaches_every_socket_of_the_receiver(
                 "data": {"balance": 5},
             }
             assert await socket.receive_json_from(timeout=3) == {"type": "gift:sent", "data": data}
-        # Outside a call the sender has the ack (and a balance push), no gift:sent.
-        assert await sender.nothing()
+        # Outside a call the sender has the ack and, on every device, the new balance; no
+        # gift:sent.
+        assert await senders_tablet.receive_json_from(timeout=3) == {
+            "type": "wallet:balance",
+            "data": {"balance": 90},
+        }
+        assert await senders_tablet.receive_nothing(timeout=0.3)
+        assert await sender.nothing(wait=0.1)
         assert await stranger.nothing(wait=0.1)
     assert await sync_to_async(balance)(alice) == 90
     await sync_to_async(assert_ledger_reconciles)()
