@@ -76,12 +76,18 @@ def gift_send(
             "You can't send a gift to yourself.",
             details={"to": ["You can't send a gift to yourself."]},
         )
-    if idempotency_key:
-        first = _replayed(
+
+    def replayed() -> GiftSend | None:
+        # The gift this key sent before, if any: looked for first, and again after a race.
+        if not idempotency_key:
+            return None
+        return _replayed(
             sender=sender, idempotency_key=idempotency_key, to=to, gift_id=gift_id, call_id=call_id
         )
-        if first is not None:
-            return GiftSent(first, replayed=True)
+
+    first = replayed()
+    if first is not None:
+        return GiftSent(first, replayed=True)
     receiver = _receiver(sender=sender, to=to)
     gift = Gift.objects.filter(pk=gift_id, is_active=True).first()
     if gift is None:
@@ -99,17 +105,7 @@ def gift_send(
     except IdempotencyMismatch:
         # A concurrent send with the same key committed first: the ledger refused ours
         # (its reference names another gift). Answer as a replay of that one.
-        first = (
-            _replayed(
-                sender=sender,
-                idempotency_key=idempotency_key,
-                to=to,
-                gift_id=gift_id,
-                call_id=call_id,
-            )
-            if idempotency_key
-            else None
-        )
+        first = replayed()
         if first is None:
             raise
         return GiftSent(first, replayed=True)
