@@ -10,6 +10,7 @@ api_v1 = [
     path("", include("accounts.urls")),
     path("", include("wallet.urls")),
     path("", include("calls.urls")),
+    path("", include("gifts.urls")),
     path("", include("chat.urls")),
 ]
 

@@ -1,8 +1,10 @@
 import pytest
 
 from gifts.models import Gift
+from gifts.services import gift_send
 from tests.factories import UserFactory
 from wallet.models import CoinPackage
+from wallet.services import wallet_adjust
 
 
 @pytest.fixture
@@ -48,3 +50,49 @@ def test_non_staff_cannot_open_the_admin(client, db):
     client.force_login(UserFactory.create())
     response = client.get("/admin/gifts/gift/")
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+# --- Gifts sent: read-only for every staff member ----------------------------------------------
+
+SENDS = "/admin/gifts/giftsend/"
+
+
+@pytest.fixture
+def plain_staff_client(client, db):
+    # No per-model permission: reading what was sent is every staff member's job.
+    client.force_login(UserFactory.create(role="staff", is_staff=True))
+    return client
+
+
+def test_staff_list_and_search_gifts_sent(plain_staff_client, alice, bob, hana):
+    rose = Gift.objects.create(name="Rose", icon="rose", cost_coins=10)
+    for sender in (alice, bob):
+        wallet_adjust(user_id=sender.pk, amount=10, idempotency_key=f"f{sender.pk}", reason="t")
+    mine = gift_send(sender=alice, to=hana.pk, gift_id=rose.pk).send
+    his = gift_send(sender=bob, to=hana.pk, gift_id=rose.pk).send
+
+    def listed(query: str) -> set[int]:
+        response = plain_staff_client.get(SENDS + query)
+        assert response.status_code == 200
+        return {send.pk for send in response.context["cl"].result_list}
+
+    assert listed("") == {mine.pk, his.pk}
+    assert listed("?q=alice@example.com") == {mine.pk}
+    assert listed("?q=Rose") == {mine.pk, his.pk}
+
+
+def test_gifts_sent_are_read_only(plain_staff_client, alice, hana):
+    rose = Gift.objects.create(name="Rose", icon="rose", cost_coins=10)
+    wallet_adjust(user_id=alice.pk, amount=10, idempotency_key="f", reason="t")
+    sent = gift_send(sender=alice, to=hana.pk, gift_id=rose.pk).send
+
+    page = plain_staff_client.get(f"{SENDS}{sent.pk}/change/")
+    assert page.status_code == 200
+    assert not page.context["has_change_permission"]
+    changed = plain_staff_client.post(f"{SENDS}{sent.pk}/change/", {"coins_spent": 1})
+    assert changed.status_code == 403
+    assert plain_staff_client.get(f"{SENDS}add/").status_code == 403
+    deleted = plain_staff_client.post(f"{SENDS}{sent.pk}/delete/", {"post": "yes"})
+    assert deleted.status_code == 403
+    sent.refresh_from_db()
+    assert sent.coins_spent == 10
