@@ -4,10 +4,11 @@ searches per second through `presence_nearby` + `presence_statuses` (the Redis s
 GET /presence/nearby), each beside raw redis-py sending the same Redis commands (one
 pipeline per heartbeat; GEOSEARCH then MGET of the status keys per search) in the same run.
 
-Users are spread evenly over a box of Europe (35 to 60° N, 10° W to 30° E); searches centre on a
-random user, with a 50 km radius (about 100 users inside) and the 500 km maximum (about
-9,000 inside, of which a page reads the nearest 1,000). Heartbeats refresh users who are
-already online (the steady state: no announcement, so no MongoDB read). It prints a table,
+Users are spread evenly over a box of Europe (35 to 60° N, 10° W to 30° E); searches centre
+on a random point of it, with a 50 km radius (up to about 90 users inside) and the 500 km
+maximum (up to about 9,000 inside, of which a page reads the nearest 1,000). Heartbeats
+refresh users who are already online (the steady state: no announcement, so no MongoDB
+read). It prints a table,
 then one `ratio presence <what>: <project / raw>` line per comparison.
 
     .venv/bin/python -m bench.presence [--seconds 3] [--users 100000]
