@@ -8,6 +8,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
+from accounts.discovery import presence_nearby_page
 from accounts.presence import (
     presence_socket_alive,
     presence_socket_closed,
@@ -118,3 +119,20 @@ async def test_a_socket_that_times_out_is_swept_and_announced_once(alice, bob, t
         assert await watcher.push("presence:update") == update(alice, "offline")
         assert await sync_to_async(presence_sweep)(now=later) == 0
         assert await watcher.nothing()
+
+
+async def near_paris(viewer) -> list:
+    page = sync_to_async(presence_nearby_page)
+    query = {"lat": 48.86, "lon": 2.35, "radius_km": 5, "role": None, "gender": None}
+    found, _ = await page(viewer=viewer, offset=0, limit=5, **query)
+    return found
+
+
+async def test_a_heartbeat_with_a_location_places_the_user_nearby(alice, hana):
+    async with device(hana) as phone:
+        await phone.request("presence:update", {"lat": 48.8566, "lon": 2.3522})
+        found = await near_paris(alice)
+        assert [(item.user, item.status) for item in found] == [(hana, "online")]
+        assert found[0].distance_km == pytest.approx(0.4, abs=0.1)
+    # Her last socket closed: she leaves the map too.
+    assert await near_paris(alice) == []
