@@ -11,8 +11,18 @@ from rest_framework.views import APIView
 from rest_framework_simplejwt.serializers import TokenRefreshSerializer
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
+from accounts.discovery import Found, presence_nearby_page, presence_online_page
+from accounts.matchmaking import match_find
 from accounts.selectors import user_get_visible
 from accounts.serializers import (
+    MatchIn,
+    MatchSerializer,
+    NearbyIn,
+    NearbyPageSerializer,
+    NearbyUserSerializer,
+    OnlinePageSerializer,
+    PresencePageIn,
+    PresentUserSerializer,
     ProfileSerializer,
     ProfileUpdateSerializer,
     PublicProfileSerializer,
@@ -36,6 +46,7 @@ from accounts.services import (
 )
 from accounts.throttles import LoginThrottle, RegisterThrottle, ReportThrottle
 from videochat.openapi import error_responses
+from videochat.pagination import cursor_decode, cursor_encode
 from videochat.views import caller
 
 
@@ -185,3 +196,81 @@ class ReportsApi(APIView):
             details=data["details"],
         )
         return Response(ReportSerializer(report).data, status=status.HTTP_201_CREATED)
+
+
+def _page(
+    found: list[Found], resume: int | None, serializer: type[PresentUserSerializer]
+) -> Response:
+    context = {
+        "statuses": {item.user.pk: item.status for item in found},
+        "distances": {item.user.pk: item.distance_km for item in found},
+    }
+    results = serializer([item.user for item in found], many=True, context=context).data
+    return Response({"results": results, "next": cursor_encode(resume) if resume else None})
+
+
+class PresenceOnlineApi(APIView):
+    @extend_schema(
+        summary="Online users",
+        description="Users online or busy right now, newest account first, filtered by `role` "
+        "and `gender`; never the caller, nor anyone blocked either way. A page may hold fewer "
+        "than `limit` users and still have a `next`.",
+        parameters=[PresencePageIn],
+        responses={200: OnlinePageSerializer, **error_responses(400, 401)},
+    )
+    def get(self, request: Request) -> Response:
+        query = PresencePageIn(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        data = query.validated_data
+        found, resume = presence_online_page(
+            viewer=caller(request),
+            role=data.get("role"),
+            gender=data.get("gender"),
+            below=cursor_decode(data["cursor"]) if "cursor" in data else None,
+            limit=data["limit"],
+        )
+        return _page(found, resume, PresentUserSerializer)
+
+
+class PresenceNearbyApi(APIView):
+    @extend_schema(
+        summary="Online users near a point",
+        description="Users online or busy within `radius_km` (at most 500) of `lat`, `lon`, "
+        "nearest first, with `distance_km`. A user's position is their last `presence:update` "
+        "with `lat`/`lon`, else their profile's location. Filters and exclusions as for "
+        "/presence/online.",
+        parameters=[NearbyIn],
+        responses={200: NearbyPageSerializer, **error_responses(400, 401)},
+    )
+    def get(self, request: Request) -> Response:
+        query = NearbyIn(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        data = query.validated_data
+        found, resume = presence_nearby_page(
+            viewer=caller(request),
+            lat=data["lat"],
+            lon=data["lon"],
+            radius_km=data["radius_km"],
+            role=data.get("role"),
+            gender=data.get("gender"),
+            offset=cursor_decode(data["cursor"]) if "cursor" in data else 0,
+            limit=data["limit"],
+        )
+        return _page(found, resume, NearbyUserSerializer)
+
+
+class MatchApi(APIView):
+    @extend_schema(
+        summary="Get matched with someone available",
+        description="One user who is online and not in a call, not blocked either way, "
+        "matching `role` (default: hosts for a user, users for a host) and `gender`. They are "
+        "held for the caller for a few seconds (nobody else gets them meanwhile), and the "
+        "same caller never gets the same user twice in a row. 404 when nobody is available.",
+        request=MatchIn,
+        responses={200: MatchSerializer, **error_responses(400, 401, 404, 413)},
+    )
+    def post(self, request: Request) -> Response:
+        body = MatchIn(data=request.data)
+        body.is_valid(raise_exception=True)
+        user = match_find(user=caller(request), **body.validated_data)
+        return Response(MatchSerializer({"user": user}).data)

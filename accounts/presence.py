@@ -1,16 +1,35 @@
-"""Presence in Redis: one key per online user with a TTL that the socket's heartbeat
-refreshes. Nothing here is the only copy of anything: a Redis restart only makes users look
-offline until their next heartbeat, and a crashed server process leaves no ghosts because
-keys it can no longer refresh simply expire."""
+"""Presence in Redis (docs/presence.md): who is online, busy or offline, where online users
+are, and the announcement of every change to the user's conversation partners.
+
+A user is online while one of their sockets is alive: open, and active within
+PRESENCE_TTL_SECONDS. Every write goes through one Lua script per change (socket alive,
+socket closed, busy set or cleared, sweep), which keeps the per-user records, the indexes
+of online users and the last announced status consistent in one step, and tells whether
+the status the partners know changed. Nothing here is the only copy of anything: a Redis
+restart makes users look offline until their next heartbeat, and a crashed server process
+leaves no ghosts because what it can no longer refresh expires."""
 
 import time
 from collections.abc import Iterable
-from typing import Literal
+from functools import cache
+from typing import Any, Literal
 
 from django.conf import settings
 from django_redis import get_redis_connection
+from redis.commands.core import Script
 
-PresenceStatus = Literal["online", "away", "busy", "offline"]
+from chat.selectors import conversation_partner_ids
+from videochat.gateway.notify import notify_many
+
+PresenceStatus = Literal["online", "busy", "offline"]
+
+# Keys. Per user: `presence:<id>` (exists while the user is online: the status the client
+# announced, expiring when the last live socket stops counting), `presence:busy:<id>` (the id
+# of the call the user is in), `presence:sockets:<id>` (see "Sockets" below) and
+# `presence:announced:<id>` (the status partners were last told; absent means offline).
+# Indexes of online users: `presence:online` (scored by user id, for paging in a stable
+# order), `presence:until` (scored by when the user stops counting, for the sweep) and
+# `presence:geo` (positions, for nearby search).
 
 
 def _key(user_id: int) -> str:
@@ -21,98 +40,316 @@ def _busy_key(user_id: int) -> str:
     return f"{settings.REDIS_PREFIX}:presence:busy:{user_id}"
 
 
-def presence_refresh(*, user_id: int, status: Literal["online", "away"] = "online") -> None:
-    """Mark the user present for the next PRESENCE_TTL_SECONDS."""
-    get_redis_connection("default").set(_key(user_id), status, ex=settings.PRESENCE_TTL_SECONDS)
+def _sockets_key(user_id: int) -> str:
+    return f"{settings.REDIS_PREFIX}:presence:sockets:{user_id}"
 
 
-def presence_status(*, user_id: int) -> PresenceStatus:
-    """`busy` while in a call, `online` while a socket heartbeats, else `offline`.
-    (`away` is reported to clients as `online`: the user is reachable.)"""
-    redis = get_redis_connection("default")
-    present, busy = redis.mget([_key(user_id), _busy_key(user_id)])
-    if present is None:
-        return "offline"
-    return "busy" if busy is not None else "online"
+def _announced_key(user_id: int) -> str:
+    return f"{settings.REDIS_PREFIX}:presence:announced:{user_id}"
 
 
-# --- Busy: in a ringing or active call ------------------------------------------------------
-# The value is the call's id, so that clearing after one call ends never wipes the mark a
-# newer call has set. The key lives PRESENCE_TTL_SECONDS and each live socket's activity
-# extends it (presence_socket_alive): a mark whose clearing was lost fades with the user.
+def _online_key() -> str:
+    return f"{settings.REDIS_PREFIX}:presence:online"
 
-# Delete the key only while it still holds this call's id (atomic in Redis).
-_CLEAR_IF_CALL = (
-    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+
+def _until_key() -> str:
+    return f"{settings.REDIS_PREFIX}:presence:until"
+
+
+def _geo_key() -> str:
+    return f"{settings.REDIS_PREFIX}:presence:geo"
+
+
+def _redis() -> Any:
+    # django-redis hands out a redis-py client; its replies are typed loosely anyway.
+    return get_redis_connection("default")
+
+
+@cache
+def _script(source: str) -> Script:
+    # Registered once per process: redis-py then runs it by its SHA (EVALSHA), loading it
+    # again only after a Redis restart.
+    return _redis().register_script(source)
+
+
+def _record_seconds() -> int:
+    # How long a user's socket record outlives its last write: longer than a crashed socket
+    # takes to stop counting plus the calls' disconnect grace, so whoever checks a call still
+    # finds when its party went away. The announced status lives as long, so it can't vanish
+    # (and later changes go unannounced) while the user is still around.
+    return settings.PRESENCE_TTL_SECONDS + settings.CALL_DISCONNECT_GRACE_SECONDS + 3600
+
+
+# Redis GEO indexes latitudes within ±85.05112878° only (Web Mercator); the poles are
+# indexed at that edge.
+GEO_LAT_LIMIT = 85.05112878
+
+
+def geo_lat(lat: float) -> float:
+    return max(-GEO_LAT_LIMIT, min(GEO_LAT_LIMIT, lat))
+
+
+# --- The one definition of a status, and its announcement -------------------------------
+
+# Shared by every script: `status_of` is what "online" means everywhere (profiles, lists,
+# matchmaking, calls, typing); `announce` is the compare-and-set that lets exactly one change
+# through to the partners, however many devices and processes report the same state.
+_LUA_STATUS = """
+local function status_of(present, busy)
+  if redis.call('exists', present) == 0 then return 'offline' end
+  if redis.call('exists', busy) == 1 then return 'busy' end
+  return 'online'
+end
+local function announce(key, status, keep)
+  local before = redis.call('get', key) or 'offline'
+  if status == 'offline' then
+    redis.call('del', key)
+  else
+    redis.call('set', key, status, 'ex', keep)
+  end
+  if before == status then return false end
+  return status
+end
+"""
+
+_STATUSES = (
+    _LUA_STATUS
+    + """
+local out = {}
+for i = 1, #KEYS, 2 do out[#out + 1] = status_of(KEYS[i], KEYS[i + 1]) end
+return out
+"""
 )
 
 
-def presence_busy_set(*, user_ids: Iterable[int], call_id: int) -> None:
-    """Mark the users busy with this call."""
-    pipe = get_redis_connection("default").pipeline(transaction=False)
-    for user_id in user_ids:
-        pipe.set(_busy_key(user_id), call_id, ex=settings.PRESENCE_TTL_SECONDS)
-    pipe.execute()
+def presence_statuses(*, user_ids: Iterable[int]) -> dict[int, PresenceStatus]:
+    """Each user's status: `busy` in a ringing or active call, `online` while a socket is
+    alive, else `offline` (a user without a live socket is offline even if a call still
+    waits for them)."""
+    ids = list(dict.fromkeys(user_ids))
+    if not ids:
+        return {}
+    keys = [key for user_id in ids for key in (_key(user_id), _busy_key(user_id))]
+    statuses = _script(_STATUSES)(keys=keys)
+    return {user_id: status.decode() for user_id, status in zip(ids, statuses, strict=True)}
 
 
-def presence_busy_clear(*, user_ids: Iterable[int], call_id: int) -> None:
-    """Unmark the users, where the mark is still this call's."""
-    redis = get_redis_connection("default")
-    pipe = redis.pipeline(transaction=False)
-    for user_id in user_ids:
-        pipe.eval(_CLEAR_IF_CALL, 1, _busy_key(user_id), str(call_id))
-    pipe.execute()
+def presence_status(*, user_id: int) -> PresenceStatus:
+    """One user's status (see presence_statuses)."""
+    return presence_statuses(user_ids=[user_id])[user_id]
+
+
+def presence_has_socket(*, user_id: int) -> bool:
+    """True while at least one of the user's sockets is alive: the user is reachable."""
+    return presence_status(user_id=user_id) != "offline"
+
+
+def _announce(changes: Iterable[tuple[int, bytes | None]]) -> None:
+    """Push `presence:update` to the partners of each user whose announced status changed
+    (`None`: no change). The partners come from MongoDB, so only real changes read them."""
+    pushes = [
+        (partner, "presence:update", {"user_id": user_id, "status": status.decode()})
+        for user_id, status in changes
+        if status is not None
+        for partner in conversation_partner_ids(user_id=user_id)
+    ]
+    notify_many(pushes)
 
 
 # --- Sockets: which of a user's sockets are alive, and since when none is ------------------
 # One sorted set per user: a member per socket, scored with the time (epoch seconds) until
 # which that socket counts as alive. Connect and activity push it PRESENCE_TTL_SECONDS ahead;
 # a clean close sets it to the closing moment. So the highest score is either in the future
-# (the user has a live socket) or the moment the user's last socket went away, and a socket
-# whose process crashed stops counting PRESENCE_TTL_SECONDS after its last sign of life,
-# without anyone having to clean up after it.
+# (the user is online until then) or the moment the user's last socket went away, and a
+# socket whose process crashed stops counting PRESENCE_TTL_SECONDS after its last sign of
+# life, without anyone having to clean up after it: the user key expires at that same
+# moment, and the sweep later drops the user from the indexes and announces it.
 
 # The member that stands for "no record at all" (never connected, or Redis lost the set).
 _NO_RECORD = "no-record"
 
+# KEYS: sockets, user key, busy, announced, online index, until index, geo.
+# ARGV: user id, now, socket ('' for none), socket's score, status ('' keeps the stored
+# one), record seconds, busy TTL, geo mode ('' none, 'set', 'nx' only if unset, 'del'),
+# lon, lat. Returns the newly announced status, or false when it did not change.
+_SETTLE = (
+    _LUA_STATUS
+    + """
+local uid, now, socket = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local record, mode = tonumber(ARGV[6]), ARGV[8]
+if socket ~= '' then
+  redis.call('zadd', KEYS[1], ARGV[4], socket)
+  redis.call('zremrangebyscore', KEYS[1], '-inf', now - record)
+  redis.call('expire', KEYS[1], record)
+end
+local top = redis.call('zrange', KEYS[1], -1, -1, 'withscores')
+local last = top[2] and tonumber(top[2]) or 0
+if last > now then
+  local status = ARGV[5]
+  if status == '' then status = redis.call('get', KEYS[2]) or 'online' end
+  redis.call('set', KEYS[2], status, 'pxat', math.floor(last * 1000))
+  if socket ~= '' and tonumber(ARGV[4]) > now then
+    -- a live socket keeps its user's busy mark from fading during a call
+    redis.call('expire', KEYS[3], ARGV[7])
+  end
+  redis.call('zadd', KEYS[5], uid, uid)
+  redis.call('zadd', KEYS[6], last, uid)
+  if mode == 'set' then
+    redis.call('geoadd', KEYS[7], ARGV[9], ARGV[10], uid)
+  elseif mode == 'nx' then
+    redis.call('geoadd', KEYS[7], 'nx', ARGV[9], ARGV[10], uid)
+  elseif mode == 'del' then
+    redis.call('zrem', KEYS[7], uid)
+  end
+else
+  redis.call('del', KEYS[2])
+  redis.call('zrem', KEYS[5], uid)
+  redis.call('zrem', KEYS[6], uid)
+  redis.call('zrem', KEYS[7], uid)
+end
+return announce(KEYS[4], status_of(KEYS[2], KEYS[3]), record)
+"""
+)
 
-def _sockets_key(user_id: int) -> str:
-    return f"{settings.REDIS_PREFIX}:presence:sockets:{user_id}"
+Location = tuple[float, float]  # (lat, lon)
 
 
-def _record_seconds() -> int:
-    # How long the set outlives its last write: longer than a crashed socket takes to stop
-    # counting plus the calls' disconnect grace, so whoever checks a call still finds when
-    # its party went away.
-    return settings.PRESENCE_TTL_SECONDS + settings.CALL_DISCONNECT_GRACE_SECONDS + 3600
+def _settle(
+    pipe: Any,
+    *,
+    user_id: int,
+    now: float,
+    socket_id: str = "",
+    until: float = 0.0,
+    status: str = "",
+    geo: Literal["", "set", "nx", "del"] = "",
+    location: Location | None = None,
+) -> None:
+    lat, lon = location or (0.0, 0.0)
+    keys = [
+        _sockets_key(user_id),
+        _key(user_id),
+        _busy_key(user_id),
+        _announced_key(user_id),
+        _online_key(),
+        _until_key(),
+        _geo_key(),
+    ]
+    args: list[str | int | float] = [
+        user_id,
+        repr(now),
+        socket_id,
+        repr(until),
+        status,
+        _record_seconds(),
+        settings.PRESENCE_TTL_SECONDS,
+        geo,
+        lon,
+        geo_lat(lat),
+    ]
+    _script(_SETTLE)(keys=keys, args=args, client=pipe)
 
 
-def presence_socket_alive(*, user_id: int, socket_id: str) -> None:
-    """The socket is open and active: it counts as alive for PRESENCE_TTL_SECONDS more. Also
-    keeps the user's busy mark from fading while they are in a call."""
+def presence_socket_alive(
+    *,
+    user_id: int,
+    socket_id: str,
+    status: Literal["online", "away"] = "online",
+    location: Location | None = None,
+    location_if_unset: bool = False,
+) -> None:
+    """The socket is open and active: it counts as alive for PRESENCE_TTL_SECONDS more, and
+    so does its user (with `status` as the client announced it; `away` is reported as
+    online). `location` moves the user on the map, or only places them there if they have
+    no position yet (`location_if_unset`: a profile's location must not override a fresher
+    one from another device). Also keeps the user's busy mark from fading while they are in
+    a call, and announces the user if this brings them online."""
+    geo: Literal["", "set", "nx"] = ""
+    if location is not None:
+        geo = "nx" if location_if_unset else "set"
+    pipe = _redis().pipeline(transaction=False)
     now = time.time()
-    key = _sockets_key(user_id)
-    pipe = get_redis_connection("default").pipeline(transaction=False)
-    pipe.zadd(key, {socket_id: now + settings.PRESENCE_TTL_SECONDS})
-    pipe.zremrangebyscore(key, "-inf", now - _record_seconds())  # sockets long gone
-    pipe.expire(key, _record_seconds())
-    pipe.expire(_busy_key(user_id), settings.PRESENCE_TTL_SECONDS)
-    pipe.execute()
+    _settle(
+        pipe,
+        user_id=user_id,
+        now=now,
+        socket_id=socket_id,
+        until=now + settings.PRESENCE_TTL_SECONDS,
+        status=status,
+        geo=geo,
+        location=location,
+    )
+    _announce([(user_id, pipe.execute()[0])])
 
 
 def presence_socket_closed(*, user_id: int, socket_id: str) -> None:
-    """The socket closed: it stops counting now (its member remembers when)."""
-    key = _sockets_key(user_id)
-    pipe = get_redis_connection("default").pipeline(transaction=False)
-    pipe.zadd(key, {socket_id: time.time()})
-    pipe.expire(key, _record_seconds())
-    pipe.execute()
+    """The socket closed: it stops counting now (its member remembers when). If it was the
+    user's last live socket, the user goes offline and is announced so."""
+    pipe = _redis().pipeline(transaction=False)
+    now = time.time()
+    _settle(pipe, user_id=user_id, now=now, socket_id=socket_id, until=now)
+    _announce([(user_id, pipe.execute()[0])])
 
 
-def presence_has_socket(*, user_id: int) -> bool:
-    """True while at least one of the user's sockets is alive."""
-    redis = get_redis_connection("default")
-    return bool(redis.zcount(_sockets_key(user_id), f"({time.time()}", "+inf"))
+def presence_location_set(*, user_id: int, location: Location | None) -> None:
+    """The user's location changed (their profile): move them on the map if they are
+    online; `None` takes them off it."""
+    pipe = _redis().pipeline(transaction=False)
+    _settle(
+        pipe, user_id=user_id, now=time.time(), geo="set" if location else "del", location=location
+    )
+    _announce([(user_id, pipe.execute()[0])])
+
+
+def presence_sweep(*, now: float | None = None, batch: int = 500) -> int:
+    """Users whose sockets all stopped counting without closing (their server process died)
+    leave the indexes and are announced offline. Returns how many; safe to run twice at
+    once (the announcement is a compare-and-set)."""
+    now = time.time() if now is None else now
+    redis = _redis()
+    swept = 0
+    while True:
+        due = [int(uid) for uid in redis.zrangebyscore(_until_key(), "-inf", now, 0, batch)]
+        if not due:
+            return swept
+        pipe = redis.pipeline(transaction=False)
+        for user_id in due:
+            _settle(pipe, user_id=user_id, now=now)
+        _announce(zip(due, pipe.execute(), strict=True))
+        swept += len(due)
+
+
+def presence_online_ids(*, below: int | None, count: int) -> list[int]:
+    """Up to `count` ids from the index of online users, highest first, below the id
+    `below`. The index may still hold a few users who just went offline by TTL (until the
+    sweep): check presence_statuses before showing anyone."""
+    top = f"({below}" if below is not None else "+inf"
+    ids = _redis().zrange(_online_key(), top, "-inf", desc=True, byscore=True, offset=0, num=count)
+    return [int(user_id) for user_id in ids]
+
+
+def presence_online_sample(*, count: int) -> list[int]:
+    """Up to `count` distinct ids drawn at random from the index of online users (all of
+    them when there are fewer); check presence_statuses before handing anyone out."""
+    return [int(user_id) for user_id in _redis().zrandmember(_online_key(), count) or []]
+
+
+def presence_nearby(
+    *, lat: float, lon: float, radius_km: float, count: int
+) -> list[tuple[int, float]]:
+    """Up to `count` (user id, distance in km) of the users on the map within `radius_km`
+    of the point, nearest first. Like the other index, check presence_statuses."""
+    hits = _redis().geosearch(
+        _geo_key(),
+        longitude=lon,
+        latitude=geo_lat(lat),
+        radius=radius_km,
+        unit="km",
+        sort="ASC",
+        count=count,
+        withdist=True,
+    )
+    return [(int(member), distance) for member, distance in hits]
 
 
 def presence_gone_since(*, user_ids: Iterable[int], now: float) -> dict[int, float | None]:
@@ -121,8 +358,7 @@ def presence_gone_since(*, user_ids: Iterable[int], now: float) -> dict[int, flo
     they are asked about (a record is written then), so losing Redis never makes everyone
     look gone for long."""
     ids = list(dict.fromkeys(user_ids))
-    redis = get_redis_connection("default")
-    pipe = redis.pipeline(transaction=False)
+    pipe = _redis().pipeline(transaction=False)
     for user_id in ids:
         pipe.zrange(_sockets_key(user_id), -1, -1, withscores=True)
     latest = dict(zip(ids, pipe.execute(), strict=True))
@@ -140,3 +376,42 @@ def presence_gone_since(*, user_ids: Iterable[int], now: float) -> dict[int, flo
         until = top[0][1]
         since[user_id] = None if until > now else until
     return since
+
+
+# --- Busy: in a ringing or active call ------------------------------------------------------
+# The value is the call's id, so that clearing after one call ends never wipes the mark a
+# newer call has set. The key lives PRESENCE_TTL_SECONDS and each live socket's activity
+# extends it (presence_socket_alive): a mark whose clearing was lost fades with the user.
+
+# KEYS: busy, user key, announced. ARGV: call id, busy TTL, 'set' or 'clear', record seconds.
+_BUSY = (
+    _LUA_STATUS
+    + """
+if ARGV[3] == 'set' then
+  redis.call('set', KEYS[1], ARGV[1], 'ex', ARGV[2])
+elseif redis.call('get', KEYS[1]) == ARGV[1] then
+  redis.call('del', KEYS[1])
+end
+return announce(KEYS[3], status_of(KEYS[2], KEYS[1]), ARGV[4])
+"""
+)
+
+
+def _busy_mark(user_ids: Iterable[int], call_id: int, mode: Literal["set", "clear"]) -> None:
+    ids = list(dict.fromkeys(user_ids))
+    pipe = _redis().pipeline(transaction=False)
+    for user_id in ids:
+        keys = [_busy_key(user_id), _key(user_id), _announced_key(user_id)]
+        args = [call_id, settings.PRESENCE_TTL_SECONDS, mode, _record_seconds()]
+        _script(_BUSY)(keys=keys, args=args, client=pipe)
+    _announce(zip(ids, pipe.execute(), strict=True))
+
+
+def presence_busy_set(*, user_ids: Iterable[int], call_id: int) -> None:
+    """Mark the users busy with this call (and announce them busy)."""
+    _busy_mark(user_ids, call_id, "set")
+
+
+def presence_busy_clear(*, user_ids: Iterable[int], call_id: int) -> None:
+    """Unmark the users, where the mark is still this call's (and announce them online)."""
+    _busy_mark(user_ids, call_id, "clear")

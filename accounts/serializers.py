@@ -67,6 +67,45 @@ class PublicProfileSerializer(_RateMixin, serializers.ModelSerializer):
         return presence_status(user_id=user.pk)
 
 
+class PresentUserSerializer(PublicProfileSerializer):
+    """A user in a presence list: the public profile, with the status the list read (in the
+    context's `statuses`, keyed by user id) instead of one more read per user."""
+
+    def get_presence(self, user: User) -> str:
+        return str(self.context["statuses"][user.pk])
+
+
+class NearbyUserSerializer(PresentUserSerializer):
+    distance_km = serializers.SerializerMethodField(
+        help_text="Distance from the searched point in kilometres (3 decimals)."
+    )
+
+    class Meta(PresentUserSerializer.Meta):
+        fields = [*PresentUserSerializer.Meta.fields, "distance_km"]
+        read_only_fields = fields
+
+    def get_distance_km(self, user: User) -> float:
+        return float(self.context["distances"][user.pk])
+
+
+class _PageSerializer(serializers.Serializer):
+    next = serializers.CharField(
+        allow_null=True, help_text="Pass as `?cursor=` for the next page; null on the last."
+    )
+
+
+class OnlinePageSerializer(_PageSerializer):
+    results = PresentUserSerializer(many=True)
+
+
+class NearbyPageSerializer(_PageSerializer):
+    results = NearbyUserSerializer(many=True)
+
+
+class MatchSerializer(serializers.Serializer):
+    user = PublicProfileSerializer()
+
+
 class TokenPairSerializer(serializers.Serializer):
     access = serializers.CharField(help_text="Short-lived JWT for `Authorization: Bearer`.")
     refresh = serializers.CharField(
@@ -168,3 +207,27 @@ class ReportCreateSerializer(serializers.Serializer):
     user_id = serializers.IntegerField(min_value=1)
     reason = serializers.CharField(max_length=100)
     details = serializers.CharField(max_length=2000, allow_blank=True, required=False, default="")
+
+
+class PresenceFilterIn(serializers.Serializer):
+    role = serializers.ChoiceField(choices=Role.choices, required=False)
+    gender = serializers.ChoiceField(choices=Gender.choices, required=False)
+
+
+class PresencePageIn(PresenceFilterIn):
+    cursor = serializers.CharField(required=False, help_text="The `next` value of a page.")
+    limit = serializers.IntegerField(min_value=1, max_value=100, default=20)
+
+
+# API.md's cap: a wider search would sort a continent's users on every page.
+NEARBY_RADIUS_MAX_KM = 500
+
+
+class NearbyIn(PresencePageIn):
+    lat = CoordinateField(min_value=-90, max_value=90)
+    lon = CoordinateField(min_value=-180, max_value=180)
+    radius_km = serializers.FloatField(min_value=0.001, max_value=NEARBY_RADIUS_MAX_KM)
+
+
+class MatchIn(PresenceFilterIn):
+    """Optional filters; without `role`, a user is matched with hosts and a host with users."""

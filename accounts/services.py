@@ -13,6 +13,7 @@ from rest_framework_simplejwt.tokens import RefreshToken, Token, UntypedToken
 from rest_framework_simplejwt.utils import datetime_from_epoch
 
 from accounts.models import Block, Report, Role, User
+from accounts.presence import presence_location_set
 from accounts.selectors import user_get_active
 from accounts.serializers import ProfileSerializer
 from videochat.errors import Conflict, NotAuthenticated, ValidationFailed
@@ -165,6 +166,11 @@ def user_update_profile(*, user: User, changes: ProfileChanges) -> User:
     for name, value in fields.items():
         setattr(user, name, value)
     user.save(update_fields=list(fields))
+    if "lat" in fields:
+        location = (user.lat, user.lon) if user.lat is not None and user.lon is not None else None
+        transaction.on_commit(
+            lambda: presence_location_set(user_id=user.pk, location=location), robust=True
+        )
     notify(user.pk, "profile:update", {"user": ProfileSerializer(user).data})
     return user
 

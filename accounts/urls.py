@@ -11,4 +11,7 @@ urlpatterns = [
     path("users/<int:user_id>", api.UserDetailApi.as_view(), name="user-detail"),
     path("users/<int:user_id>/block", api.UserBlockApi.as_view(), name="user-block"),
     path("reports", api.ReportsApi.as_view(), name="reports"),
+    path("presence/online", api.PresenceOnlineApi.as_view(), name="presence-online"),
+    path("presence/nearby", api.PresenceNearbyApi.as_view(), name="presence-nearby"),
+    path("match", api.MatchApi.as_view(), name="match"),
 ]

@@ -1,11 +1,10 @@
 """WebSocket handlers of calls (API.md, WebSocket: `call:*`), thin like the views: the same
-services answer both doors. Also the socket hooks that tell the disconnect grace which of a
-user's sockets are alive (docs/calls.md, "Disconnects")."""
+services answer both doors. Which of a user's sockets are alive (docs/calls.md,
+"Disconnects") is presence's to record: accounts/events.py holds those socket hooks."""
 
 from typing import Any
 
 from accounts.models import User
-from accounts.presence import presence_socket_alive, presence_socket_closed
 from calls.serializers import CallAnswerIn, CallCreateSerializer, CallEndIn, CallSignalIn
 from calls.services import (
     call_accept,
@@ -15,17 +14,7 @@ from calls.services import (
     call_reject,
     call_signal_relay,
 )
-from videochat.gateway import (
-    EventContext,
-    blocking,
-    event,
-    on_activity,
-    on_connect,
-    on_disconnect,
-)
-
-socket_alive = blocking(presence_socket_alive)
-socket_closed = blocking(presence_socket_closed)
+from videochat.gateway import EventContext, blocking, event
 
 
 @blocking
@@ -66,14 +55,3 @@ async def call_end_event(ctx: EventContext, data: dict[str, Any]) -> dict[str, A
 @event("call:signal", data=CallSignalIn)
 async def call_signal_event(ctx: EventContext, data: dict[str, Any]) -> None:
     await call_signal_relay(sender_id=ctx.user_id, **data)
-
-
-@on_connect
-@on_activity
-async def call_socket_alive(ctx: EventContext) -> None:
-    await socket_alive(user_id=ctx.user_id, socket_id=ctx.channel_name)
-
-
-@on_disconnect
-async def call_socket_closed(ctx: EventContext) -> None:
-    await socket_closed(user_id=ctx.user_id, socket_id=ctx.channel_name)

@@ -217,6 +217,11 @@ PAYOUT_PROVIDER = env_str("PAYOUT_PROVIDER", "sandbox") or "sandbox"
 
 # A socket's presence key lives this long unless refreshed (clients heartbeat every 30 s).
 PRESENCE_TTL_SECONDS = env_int("PRESENCE_TTL_SECONDS", 60, minimum=5)
+# How often beat looks for users whose sockets timed out without closing (a crashed server
+# process) to announce them offline: such a user is announced at most this late.
+PRESENCE_SWEEP_SECONDS = env_int("PRESENCE_SWEEP_SECONDS", 15, minimum=1, maximum=300)
+# How long POST /match keeps a matched user from being handed to anyone else.
+MATCH_RESERVE_SECONDS = env_int("MATCH_RESERVE_SECONDS", 15, minimum=1, maximum=300)
 # Threads per server process for the blocking work of socket handlers (ORM, MongoDB, Redis);
 # each may hold a PostgreSQL connection (videochat/gateway/threads.py).
 GATEWAY_THREADS = env_int("GATEWAY_THREADS", 16, minimum=1, maximum=256)
@@ -243,6 +248,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "calls-end-disconnected": {
         "task": "calls.tasks.calls_end_disconnected",
         "schedule": float(CALL_TICK_SECONDS),
+    },
+    "presence-sweep": {
+        "task": "accounts.tasks.presence_sweep",
+        "schedule": float(PRESENCE_SWEEP_SECONDS),
     },
     "ledger-reconcile": {
         "task": "wallet.tasks.ledger_reconcile",

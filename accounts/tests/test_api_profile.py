@@ -2,7 +2,7 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from accounts.models import Block, User
-from accounts.presence import presence_refresh
+from accounts.presence import presence_socket_alive
 from accounts.tests.helpers import assert_error
 from tests.factories import HostFactory, UserFactory
 from videochat.gateway.testing import open_socket, sync_thread_connections_closed  # noqa: F401
@@ -332,7 +332,7 @@ def test_public_profile_of_a_non_host_has_no_rate(client_for, alice, bob):
 
 
 def test_public_profile_shows_live_presence(client_for, alice, hana):
-    presence_refresh(user_id=hana.pk)
+    presence_socket_alive(user_id=hana.pk, socket_id="phone")
 
     assert client_for(alice).get(f"/api/v1/users/{hana.pk}").json()["presence"] == "online"
 

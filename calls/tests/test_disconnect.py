@@ -10,8 +10,8 @@ from django.conf import settings
 from django.utils import timezone
 from django_redis import get_redis_connection
 
+from accounts.events import presence_socket_gone
 from accounts.presence import presence_has_socket, presence_socket_alive, presence_status
-from calls.events import call_socket_closed
 from calls.models import Call
 from calls.services import call_accept, call_end_disconnected, call_invite
 from videochat.gateway.registry import registry
@@ -101,13 +101,13 @@ async def test_a_caller_who_drops_while_ringing_makes_the_call_missed(alice, han
 async def test_sockets_of_a_crashed_server_process_stop_counting_by_ttl(alice, hana, funded):
     # The process died: its disconnect hooks never ran, so nobody marked the sockets
     # closed. They stop counting PRESENCE_TTL_SECONDS after their last sign of life.
-    registry.remove_hook("disconnect", call_socket_closed)
+    registry.remove_hook("disconnect", presence_socket_gone)
     before = timezone.now()
     try:
         async with open_socket(alice), open_socket(hana):
             call = await active_call(alice, hana)
     finally:
-        registry.add_hook("disconnect", call_socket_closed)
+        registry.add_hook("disconnect", presence_socket_gone)
     after = timezone.now()
     assert presence_has_socket(user_id=hana.pk)  # as far as Redis knows
 

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from accounts.models import Block
-from accounts.presence import presence_refresh, presence_socket_alive, presence_status
+from accounts.presence import presence_socket_alive, presence_status
 from accounts.tests.helpers import assert_error
 from calls.models import Call
 from tests.factories import HostFactory, UserFactory
@@ -26,7 +26,6 @@ def fund(user, coins: int) -> None:
 
 def online(user) -> None:
     """As if the user had a socket open (what the gateway's connect hooks record)."""
-    presence_refresh(user_id=user.pk)
     presence_socket_alive(user_id=user.pk, socket_id=f"test-socket-{user.pk}")
 
 
