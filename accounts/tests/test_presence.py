@@ -123,8 +123,9 @@ async def test_a_socket_that_times_out_is_swept_and_announced_once(alice, bob, t
 
 async def near_paris(viewer) -> list:
     page = sync_to_async(presence_nearby_page)
-    query = {"lat": 48.86, "lon": 2.35, "radius_km": 5, "role": None, "gender": None}
-    found, _ = await page(viewer=viewer, offset=0, limit=5, **query)
+    found, _ = await page(
+        viewer=viewer, offset=0, limit=5, lat=48.86, lon=2.35, radius_km=5, role=None, gender=None
+    )
     return found
 
 

@@ -138,6 +138,9 @@ async def test_offline_messages_arrive_on_connect_and_senders_get_delivered(alic
         async with device(bob) as receiver:
             got = [await receiver.push("chat:message") for _ in ids]
             assert [m["message"]["id"] for m in got] == ids  # oldest first
+            # bob came online, and alice has a conversation with him (docs/presence.md).
+            online = {"user_id": bob.pk, "status": "online"}
+            assert await sender.push("presence:update") == online
             receipt = await sender.push("chat:receipt")
             assert receipt == {"message_ids": ids, "status": "delivered"}
             assert await receiver.nothing()
