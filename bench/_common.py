@@ -31,13 +31,18 @@ def progress(text: str) -> None:
     print(f"-- {text}", flush=True)
 
 
-def bench_database_url(name: str) -> str:
-    """The configured DATABASE_URL (environment first, then .env, as the settings read it)
-    with its database swapped for `name`: same server and credentials, other data."""
+def bench_url(variable: str, default: str, database: str) -> str:
+    """The configured URL `variable` (environment first, then .env, as the settings read
+    it) with its database swapped for `database`: same server and credentials, other data."""
     env_file = os.environ.get("ENV_FILE", str(ROOT / ".env"))
     from_file = dotenv_values(env_file) if env_file and Path(env_file).exists() else {}
-    url = os.environ.get("DATABASE_URL") or from_file.get("DATABASE_URL") or DEFAULT_DATABASE_URL
-    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+    url = os.environ.get(variable) or from_file.get(variable) or default
+    return urlunsplit(urlsplit(url)._replace(path=f"/{database}"))
+
+
+def bench_database_url(name: str) -> str:
+    """DATABASE_URL with the bench's own database `name`."""
+    return bench_url("DATABASE_URL", DEFAULT_DATABASE_URL, name)
 
 
 def database_recreate(url: str) -> None:

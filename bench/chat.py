@@ -51,13 +51,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
-
-from dotenv import dotenv_values
+from urllib.parse import urlsplit
 
 from bench._common import (
     ROOT,
     bench_database_url,
+    bench_url,
     database_recreate,
     django_setup,
     progress,
@@ -80,12 +79,8 @@ class ProjectPathBroken(Exception):
 
 
 def mongo_bench_url() -> str:
-    """MONGO_URL (environment first, then .env, as the settings read it) with its database
-    swapped for the bench one."""
-    env_file = os.environ.get("ENV_FILE", str(ROOT / ".env"))
-    from_file = dotenv_values(env_file) if env_file and Path(env_file).exists() else {}
-    url = os.environ.get("MONGO_URL") or from_file.get("MONGO_URL") or DEFAULT_MONGO_URL
-    return urlunsplit(urlsplit(url)._replace(path=f"/{DATABASE}"))
+    """MONGO_URL with the bench's own database."""
+    return bench_url("MONGO_URL", DEFAULT_MONGO_URL, DATABASE)
 
 
 def mongo_recreate(url: str) -> None:
