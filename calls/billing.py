@@ -30,11 +30,10 @@ from django.utils import timezone
 from calls.models import Call, CallStatus, EndReason
 from videochat.errors import InsufficientFunds
 from videochat.gateway.notify import notify, notify_many
-from wallet.models import EntryType, TransactionKind, Wallet, WalletKind
+from wallet.models import EntryType, TransactionKind, Wallet
 from wallet.services import (
-    Leg,
     TransferRequest,
-    system_wallet_id,
+    spend_legs,
     wallet_ensure,
     wallet_transfer,
     wallet_transfer_batch,
@@ -82,21 +81,18 @@ def period_transfer(
     """The ledger transfer paying period `period` of a call (`caller` and `host` are wallet
     ids). Both billing paths build it here, so a retry through either is the same request."""
     key = f"call:{call_id}:minute:{period}"
-    host_share = rate * host_share_percent // 100
-    legs = [
-        Leg(caller, -rate, EntryType.CALL_CHARGE),
-        Leg(host, host_share, EntryType.CALL_EARNING),
-        Leg(
-            system_wallet_id(kind=WalletKind.PLATFORM_REVENUE, key=key),
-            rate - host_share,
-            EntryType.PLATFORM_FEE,
-        ),
-    ]
     return TransferRequest(
         kind=TransactionKind.CALL_CHARGE,
         idempotency_key=key,
-        # A 0 % or 100 % share leaves one side nothing: a leg moves coins or is not there.
-        legs=[leg for leg in legs if leg.amount],
+        legs=spend_legs(
+            payer=caller,
+            earner=host,
+            amount=rate,
+            earner_percent=host_share_percent,
+            key=key,
+            payer_type=EntryType.CALL_CHARGE,
+            earner_type=EntryType.CALL_EARNING,
+        ),
         reference=f"call:{call_id}",
         metadata={"call_id": call_id, "period": period},
     )

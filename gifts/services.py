@@ -36,8 +36,8 @@ from videochat.errors import (
     ValidationFailed,
 )
 from videochat.gateway import notify
-from wallet.models import EntryType, TransactionKind, WalletKind
-from wallet.services import Leg, system_wallet_id, wallet_ensure, wallet_transfer
+from wallet.models import EntryType, TransactionKind
+from wallet.services import spend_legs, wallet_ensure, wallet_transfer
 
 
 @dataclass(frozen=True)
@@ -162,9 +162,6 @@ def _send(
     *, sender: User, receiver: User, gift: Gift, call_id: int | None, idempotency_key: str
 ) -> GiftSend:
     cost = gift.cost_coins
-    # As for a call minute (calls.billing.period_transfer): the host's share rounded down,
-    # the platform the rest.
-    host_share = cost * settings.HOST_SHARE_PERCENT // 100
     sender_wallet = wallet_ensure(user_id=sender.pk)
     receiver_wallet = wallet_ensure(user_id=receiver.pk)
     metadata: dict[str, Any] = {"gift_id": gift.pk, "gift_name": gift.name}
@@ -175,22 +172,21 @@ def _send(
         key = (
             f"gift:user:{sender.pk}:key:{idempotency_key}" if idempotency_key else f"gift:{send_id}"
         )
-        legs = [
-            Leg(sender_wallet, -cost, EntryType.GIFT_SENT),
-            Leg(receiver_wallet, host_share, EntryType.GIFT_RECEIVED),
-            Leg(
-                system_wallet_id(kind=WalletKind.PLATFORM_REVENUE, key=key),
-                cost - host_share,
-                EntryType.PLATFORM_FEE,
-            ),
-        ]
+        legs = spend_legs(
+            payer=sender_wallet,
+            earner=receiver_wallet,
+            amount=cost,
+            earner_percent=settings.HOST_SHARE_PERCENT,
+            key=key,
+            payer_type=EntryType.GIFT_SENT,
+            earner_type=EntryType.GIFT_RECEIVED,
+        )
         transfer = wallet_transfer(
             kind=TransactionKind.GIFT,
             idempotency_key=key,
             reference=f"gift:{send_id}",
             metadata=metadata,
-            # A 0 % or 100 % share leaves one side nothing: a leg moves coins or is not there.
-            legs=[leg for leg in legs if leg.amount],
+            legs=legs,
         )
         send = GiftSend.objects.create(
             id=send_id,
@@ -198,7 +194,8 @@ def _send(
             receiver=receiver,
             gift=gift,
             coins_spent=cost,
-            receiver_coins=host_share,
+            # The receiver's leg (none at a 0 % share).
+            receiver_coins=sum(leg.amount for leg in legs if leg.wallet_id == receiver_wallet),
             call_id=call_id,
             transfer=transfer.transaction,
             idempotency_key=idempotency_key,

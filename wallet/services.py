@@ -113,6 +113,32 @@ def _fingerprint(kind: str, reference: str, legs: Sequence[Leg], metadata: dict[
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
 
 
+def spend_legs(
+    *,
+    payer: int,
+    earner: int,
+    amount: int,
+    earner_percent: int,
+    key: str,
+    payer_type: EntryType,
+    earner_type: EntryType,
+) -> list[Leg]:
+    """The legs of a spend on a host (a call period, a gift): `payer` pays `amount`, `earner`
+    gets `earner_percent` of it rounded down, platform revenue (the shard `key` picks) the
+    rest. A 0 % or 100 % share leaves one side nothing: a leg moves coins or is not there."""
+    share = amount * earner_percent // 100
+    legs = [
+        Leg(payer, -amount, payer_type),
+        Leg(earner, share, earner_type),
+        Leg(
+            system_wallet_id(kind=WalletKind.PLATFORM_REVENUE, key=key),
+            amount - share,
+            EntryType.PLATFORM_FEE,
+        ),
+    ]
+    return [leg for leg in legs if leg.amount]
+
+
 def _check_legs(legs: Sequence[Leg]) -> None:
     if len(legs) < 2:
         raise ValueError("A transfer needs at least two legs")
