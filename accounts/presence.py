@@ -11,15 +11,14 @@ leaves no ghosts because what it can no longer refresh expires."""
 
 import time
 from collections.abc import Iterable
-from functools import cache
 from typing import Any, Literal
 
 from django.conf import settings
 from django_redis import get_redis_connection
-from redis.commands.core import Script
 
 from chat.selectors import conversation_partner_ids
 from videochat.gateway.notify import notify_many
+from videochat.redis import redis_script
 
 PresenceStatus = Literal["online", "busy", "offline"]
 
@@ -63,13 +62,6 @@ def _geo_key() -> str:
 def _redis() -> Any:
     # django-redis hands out a redis-py client; its replies are typed loosely anyway.
     return get_redis_connection("default")
-
-
-@cache
-def _script(source: str) -> Script:
-    # Registered once per process: redis-py then runs it by its SHA (EVALSHA), loading it
-    # again only after a Redis restart.
-    return _redis().register_script(source)
 
 
 def _record_seconds() -> int:
@@ -130,7 +122,7 @@ def presence_statuses(*, user_ids: Iterable[int]) -> dict[int, PresenceStatus]:
     if not ids:
         return {}
     keys = [key for user_id in ids for key in (_key(user_id), _busy_key(user_id))]
-    statuses = _script(_STATUSES)(keys=keys)
+    statuses = redis_script(_STATUSES)(keys=keys)
     return {user_id: status.decode() for user_id, status in zip(ids, statuses, strict=True)}
 
 
@@ -247,7 +239,7 @@ def _settle(
         lon,
         geo_lat(lat),
     ]
-    _script(_SETTLE)(keys=keys, args=args, client=pipe)
+    redis_script(_SETTLE)(keys=keys, args=args, client=pipe)
 
 
 def presence_socket_alive(
@@ -403,7 +395,7 @@ def _busy_mark(user_ids: Iterable[int], call_id: int, mode: Literal["set", "clea
     for user_id in ids:
         keys = [_busy_key(user_id), _key(user_id), _announced_key(user_id)]
         args = [call_id, settings.PRESENCE_TTL_SECONDS, mode, _record_seconds()]
-        _script(_BUSY)(keys=keys, args=args, client=pipe)
+        redis_script(_BUSY)(keys=keys, args=args, client=pipe)
     _announce(zip(ids, pipe.execute(), strict=True))
 
 

@@ -6,7 +6,6 @@ from typing import Any
 
 from bson import ObjectId
 from django.conf import settings
-from django_redis import get_redis_connection
 from pymongo.errors import DuplicateKeyError
 
 from accounts.models import User
@@ -16,6 +15,7 @@ from chat.selectors import conversation_get_for, message_data
 from chat.writer import NewMessage, message_writer, now_ms
 from videochat.errors import Blocked, NotFound, RateLimited, ValidationFailed
 from videochat.gateway import notify
+from videochat.redis import redis_script
 
 TEXT_MAX_LENGTH = 4000
 # Per user: messages per window, and typing events per second.
@@ -40,9 +40,8 @@ def _rate_check(*, user_id: int, action: str, limit: int, window: int, what: str
     """At most `limit` actions per `window` seconds, the window starting at the first one
     (a Redis counter that expires); over the limit raises `rate_limited`. One script call:
     a pipeline of SET NX, INCR and PTTL cost twice the CPU of the script."""
-    redis = get_redis_connection("default")
     key = f"{settings.REDIS_PREFIX}:chat:rate:{action}:{user_id}"
-    count, ttl_ms = redis.register_script(_COUNT_IN_WINDOW)(keys=[key], args=[window * 1000])
+    count, ttl_ms = redis_script(_COUNT_IN_WINDOW)(keys=[key], args=[window * 1000])
     if count > limit:
         retry_after = max(ttl_ms, 1) / 1000
         raise RateLimited(f"Too many {what}; slow down.", details={"retry_after": retry_after})
