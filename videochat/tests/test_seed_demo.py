@@ -36,6 +36,9 @@ def test_seed_demo_creates_the_demo_world_once():
     assert balances["alex@demo.example"] == 5000
     assert balances["ben@demo.example"] == 2000
     assert balances["hana@demo.example"] == 0
+    # Hosts and users have a place, so GET /presence/nearby finds them once online.
+    located = User.objects.exclude(lat=None).exclude(lon=None).values_list("email", flat=True)
+    assert set(located) == {f"{n}@demo.example" for n in ("hana", "maya", "alex", "ben")}
 
 
 @pytest.mark.django_db

@@ -14,13 +14,15 @@ from wallet.services import wallet_adjust, wallet_ensure
 
 DEMO_PASSWORD = "demo-pass-123"  # noqa: S105 - printed on purpose: demo logins only
 
+PARIS, LYON, BERLIN = (48.8566, 2.3522), (45.764, 4.8357), (52.52, 13.405)
+
 USERS = [
-    # email, name, gender, role, demo coins
-    ("staff@demo.example", "Sam Staff", Gender.OTHER, Role.STAFF, 0),
-    ("hana@demo.example", "Hana", Gender.FEMALE, Role.HOST, 0),
-    ("maya@demo.example", "Maya", Gender.FEMALE, Role.HOST, 0),
-    ("alex@demo.example", "Alex", Gender.MALE, Role.USER, 5000),
-    ("ben@demo.example", "Ben", Gender.MALE, Role.USER, 2000),
+    # email, name, gender, role, demo coins, profile location (GET /presence/nearby)
+    ("staff@demo.example", "Sam Staff", Gender.OTHER, Role.STAFF, 0, None),
+    ("hana@demo.example", "Hana", Gender.FEMALE, Role.HOST, 0, PARIS),
+    ("maya@demo.example", "Maya", Gender.FEMALE, Role.HOST, 0, LYON),
+    ("alex@demo.example", "Alex", Gender.MALE, Role.USER, 5000, PARIS),
+    ("ben@demo.example", "Ben", Gender.MALE, Role.USER, 2000, BERLIN),
 ]
 
 GIFTS = [
@@ -59,18 +61,27 @@ class Command(BaseCommand):
                 )
         made = sum(created_users)
         self.stdout.write(f"Demo data ready ({made} user(s) created). Demo logins:")
-        for email, _name, _gender, role, _coins in USERS:
+        for email, _name, _gender, role, _coins, _location in USERS:
             self.stdout.write(f"  {role:<5} {email:<22} password: {DEMO_PASSWORD}")
         self.stdout.write("  (the staff login also opens /admin/)")
 
-    def _user(self, email: str, name: str, gender: str, role: str, coins: int) -> bool:
+    def _user(
+        self,
+        email: str,
+        name: str,
+        gender: str,
+        role: str,
+        coins: int,
+        location: tuple[float, float] | None,
+    ) -> bool:
         user = User.objects.filter(email=email).first()
         created = user is None
         if user is None and role == Role.STAFF:
             user = User.objects.create_superuser(email, DEMO_PASSWORD, name=name, gender=gender)
         elif user is None:
+            lat, lon = location or (None, None)
             user = User.objects.create_user(
-                email, DEMO_PASSWORD, name=name, gender=gender, role=role
+                email, DEMO_PASSWORD, name=name, gender=gender, role=role, lat=lat, lon=lon
             )
         wallet_ensure(user_id=user.pk)
         if coins:
