@@ -43,3 +43,6 @@ from videochat.settings import *  # noqa: E402, F403
 
 # Argon2 is deliberately slow; tests create hundreds of users.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# The same PostgreSQL backend with a flush that deletes rows instead of truncating tables
+# (tests/postgresql/base.py): a second saved after every transactional test.
+DATABASES["default"]["ENGINE"] = "tests.postgresql"  # noqa: F405
