@@ -1,11 +1,14 @@
-"""Every write of the accounts app: registration, JWT sessions, profiles, blocks, reports."""
+"""Every write of the accounts app: registration, JWT sessions, profiles, blocks, reports,
+deactivation."""
 
+import logging
 from typing import Any, TypedDict
 
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
+from django.utils import timezone
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
@@ -13,14 +16,18 @@ from rest_framework_simplejwt.tokens import RefreshToken, Token, UntypedToken
 from rest_framework_simplejwt.utils import datetime_from_epoch
 
 from accounts.models import Block, Report, Role, User
-from accounts.presence import presence_location_set
+from accounts.presence import presence_location_set, presence_user_offline
 from accounts.selectors import user_get_active
 from accounts.serializers import ProfileSerializer
 from accounts.tokens import SessionRefreshToken
+from calls.models import EndReason
+from calls.services import call_end_all_of_user
 from videochat.errors import Conflict, NotAuthenticated, ValidationFailed
 from videochat.gateway.auth import SESSION_CLAIM
 from videochat.gateway.notify import disconnect_user, notify
 from wallet.services import wallet_ensure
+
+logger = logging.getLogger(__name__)
 
 
 class TokenPair(TypedDict):
@@ -153,6 +160,32 @@ def auth_logout(*, user: User, refresh: str) -> None:
     session = token.get(SESSION_CLAIM)
     if session is not None:  # a token from before sessions names no sockets
         disconnect_user(user.pk, session=str(session), reason="logged_out")
+
+
+def user_deactivate(*, user: User, by: User | None = None) -> None:
+    """Deactivate (ban) the account and cut the user off everywhere at once: no REST request,
+    login or refresh works any more (their refresh tokens are revoked, so reactivating does
+    not bring old sessions back); their ringing and active calls end with reason `banned`
+    (billed as any call that closes); they go offline; and after commit every socket of
+    theirs, on every server, closes with 4401. `by` is the staff member, for the log.
+    Deactivating an inactive account does it all again (nothing is left open)."""
+    with transaction.atomic():
+        # The update waits for an invite that holds the user's row (call_invite locks both
+        # users' rows), so that invite's call is there to be ended below.
+        User.objects.filter(pk=user.pk).update(is_active=False)
+        user.is_active = False
+        outstanding = OutstandingToken.objects.filter(
+            user=user, expires_at__gt=timezone.now(), blacklistedtoken__isnull=True
+        )
+        BlacklistedToken.objects.bulk_create(
+            [BlacklistedToken(token=token) for token in outstanding], ignore_conflicts=True
+        )
+        # Offline before the calls' busy marks clear, so partners hear "offline" once
+        # rather than "online" first.
+        transaction.on_commit(lambda: presence_user_offline(user_id=user.pk), robust=True)
+        call_end_all_of_user(user=user, reason=EndReason.BANNED)
+        disconnect_user(user.pk, reason="account_disabled")
+    logger.info("User %s deactivated by %s", user.pk, by.pk if by else "a service")
 
 
 def user_update_profile(*, user: User, changes: ProfileChanges) -> User:
