@@ -6,7 +6,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from accounts.models import Block, Report, User
-from accounts.services import email_normalize, report_close
+from accounts.services import email_normalize, report_close, user_deactivate
 
 
 class _EmailFormMixin(forms.ModelForm):
@@ -49,7 +49,10 @@ class UserChangeAdminForm(_EmailFormMixin, UserChangeForm):
 
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
-    # Django's UserAdmin (password hashing, the change-password page), keyed by e-mail.
+    """Django's UserAdmin (password hashing, the change-password page), keyed by e-mail.
+    Deactivating (unticking "active", or the action) bans through user_deactivate, which
+    cuts the user off everywhere; ticking "active" again only lets them log in anew."""
+
     form = UserChangeAdminForm
     add_form = UserAddForm
     list_display = ("email", "name", "role", "gender", "is_active", "is_staff", "created_at")
@@ -57,6 +60,7 @@ class UserAdmin(DjangoUserAdmin):
     search_fields = ("email", "name")
     ordering = ("-created_at",)
     readonly_fields = ("created_at", "last_login")
+    actions = ("deactivate",)
     fieldsets = (
         (None, {"fields": ("email", "password")}),
         ("Profile", {"fields": ("name", "gender", "bio", "role", "rate_per_minute")}),
@@ -84,6 +88,21 @@ class UserAdmin(DjangoUserAdmin):
             },
         ),
     )
+
+    def save_model(
+        self, request: HttpRequest, obj: User, form: forms.ModelForm, change: bool
+    ) -> None:
+        super().save_model(request, obj, form, change)
+        if change and "is_active" in form.changed_data and not obj.is_active:
+            user_deactivate(user=obj, by=_staff_member(request))
+
+    @admin.action(description="Deactivate (ban) selected users", permissions=["change"])
+    def deactivate(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        # Already inactive users are banned again too: whatever is still open of theirs closes.
+        users = list(queryset)
+        for user in users:
+            user_deactivate(user=user, by=_staff_member(request))
+        self.message_user(request, f"{len(users)} user(s) deactivated.", messages.SUCCESS)
 
 
 @admin.register(Block)
@@ -138,6 +157,10 @@ class ReportAdmin(admin.ModelAdmin):
         if skipped:
             text += f" {skipped} already closed report(s) left as they were."
         self.message_user(request, text, messages.SUCCESS if changed else messages.WARNING)
+
+
+def _staff_member(request: HttpRequest) -> User | None:
+    return request.user if isinstance(request.user, User) else None
 
 
 def _is_staff(request: HttpRequest) -> bool:

@@ -283,6 +283,20 @@ def presence_socket_closed(*, user_id: int, socket_id: str) -> None:
     _announce([(user_id, pipe.execute()[0])])
 
 
+def presence_user_offline(*, user_id: int) -> None:
+    """Every socket of the user stops counting now, as if all had closed: the user goes
+    offline at once (and is announced so). For a user whose sockets are being cut off (a
+    deactivated account), so that nobody finds them online while the closes travel."""
+    redis = _redis()
+    now = time.time()
+    alive = redis.zrangebyscore(_sockets_key(user_id), f"({now!r}", "+inf")
+    pipe = redis.pipeline(transaction=False)
+    if alive:
+        pipe.zadd(_sockets_key(user_id), dict.fromkeys(alive, now), xx=True)
+    _settle(pipe, user_id=user_id, now=now)
+    _announce([(user_id, pipe.execute()[-1])])
+
+
 def presence_location_set(*, user_id: int, location: Location | None) -> None:
     """The user's location changed (their profile): move them on the map if they are
     online; `None` takes them off it."""

@@ -8,6 +8,7 @@ from rest_framework_simplejwt.serializers import PasswordField, TokenObtainPairS
 
 from accounts.models import RATE_PER_MINUTE_MAX, RATE_PER_MINUTE_MIN, Gender, Role, User
 from accounts.presence import presence_status
+from accounts.tokens import SessionRefreshToken
 
 # --- Out -----------------------------------------------------------------------------------
 
@@ -186,7 +187,9 @@ class ProfileUpdateSerializer(serializers.Serializer):
 
 
 class TokenObtainSerializer(TokenObtainPairSerializer):
-    """E-mail (any letter case) and password."""
+    """E-mail (any letter case) and password. Every login starts a session of its own."""
+
+    token_class = SessionRefreshToken
 
     # SimpleJWT's login, except that e-mails are matched lower-case (as stored) and
     # passwords are not trimmed (registration does not trim them either).

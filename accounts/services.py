@@ -1,11 +1,14 @@
-"""Every write of the accounts app: registration, JWT sessions, profiles, blocks, reports."""
+"""Every write of the accounts app: registration, JWT sessions, profiles, blocks, reports,
+deactivation."""
 
+import logging
 from typing import Any, TypedDict
 
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
+from django.utils import timezone
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
@@ -13,12 +16,18 @@ from rest_framework_simplejwt.tokens import RefreshToken, Token, UntypedToken
 from rest_framework_simplejwt.utils import datetime_from_epoch
 
 from accounts.models import Block, Report, Role, User
-from accounts.presence import presence_location_set
+from accounts.presence import presence_location_set, presence_user_offline
 from accounts.selectors import user_get_active
 from accounts.serializers import ProfileSerializer
+from accounts.tokens import SessionRefreshToken
+from calls.models import EndReason
+from calls.services import call_end_all_of_user
 from videochat.errors import Conflict, NotAuthenticated, ValidationFailed
-from videochat.gateway.notify import notify
+from videochat.gateway.auth import SESSION_CLAIM
+from videochat.gateway.notify import disconnect_user, notify
 from wallet.services import wallet_ensure
+
+logger = logging.getLogger(__name__)
 
 
 class TokenPair(TypedDict):
@@ -82,8 +91,12 @@ def user_register(
 
 
 def auth_token_pair_issue(*, user: User) -> TokenPair:
-    """A fresh access + refresh pair; the refresh token is recorded so it can be revoked."""
-    refresh = RefreshToken.for_user(user)
+    """A fresh access + refresh pair starting a new login session (accounts/tokens.py); the
+    refresh token is recorded so it can be revoked."""
+    return _token_pair(SessionRefreshToken.for_user(user))
+
+
+def _token_pair(refresh: RefreshToken) -> TokenPair:
     return {"access": str(refresh.access_token), "refresh": str(refresh)}
 
 
@@ -106,9 +119,11 @@ def _refresh_token_revoke(token: Token, *, user: User) -> bool:
 def auth_token_refresh(*, refresh: str) -> TokenPair:
     """Trade a refresh token for a new pair (rotation). Each refresh token works once: it is
     revoked in the same step, and when the same token is sent twice at once only one request
-    gets a pair. Deactivated or deleted users get nothing."""
+    gets a pair. Deactivated or deleted users get nothing. The new pair stays in the
+    token's login session."""
     try:
-        token = RefreshToken(refresh)  # type: ignore[arg-type]  # SimpleJWT's hint is too narrow
+        # SimpleJWT's hint is too narrow: it takes the token as a string.
+        token = SessionRefreshToken(refresh)  # type: ignore[arg-type]
     except TokenError as exc:
         raise NotAuthenticated("The token is invalid, expired or revoked.") from exc
     user = User.objects.filter(pk=token.get(jwt_settings.USER_ID_CLAIM), is_active=True).first()
@@ -117,13 +132,16 @@ def auth_token_refresh(*, refresh: str) -> TokenPair:
     with transaction.atomic():
         if not _refresh_token_revoke(token, user=user):
             raise NotAuthenticated("The token is invalid, expired or revoked.")
-        return auth_token_pair_issue(user=user)
+        token.rotate()
+        return _token_pair(token)
 
 
 def auth_logout(*, user: User, refresh: str) -> None:
-    """End one session of `user` by revoking its refresh token. Revoking an already revoked
-    token is fine (a retried logout succeeds); a token of another user, an access token or
-    garbage is refused and nothing is revoked. The access token lives on until it expires."""
+    """End one session of `user` by revoking its refresh token, and close the sockets opened
+    with access tokens of that session (4401), on every server, after commit. Revoking an
+    already revoked token is fine (a retried logout succeeds); a token of another user, an
+    access token or garbage is refused and nothing is revoked. The session's access tokens
+    still pass REST until they expire."""
     try:
         # Signature and expiry only: the blacklist check would make a retried logout fail.
         token = UntypedToken(refresh)  # type: ignore[arg-type]
@@ -139,6 +157,35 @@ def auth_logout(*, user: User, refresh: str) -> None:
             details={"refresh": ["Not a valid refresh token of yours."]},
         )
     _refresh_token_revoke(token, user=user)
+    session = token.get(SESSION_CLAIM)
+    if session is not None:  # a token from before sessions names no sockets
+        disconnect_user(user.pk, session=str(session), reason="logged_out")
+
+
+def user_deactivate(*, user: User, by: User | None = None) -> None:
+    """Deactivate (ban) the account and cut the user off everywhere at once: no REST request,
+    login or refresh works any more (their refresh tokens are revoked, so reactivating does
+    not bring old sessions back); their ringing and active calls end with reason `banned`
+    (billed as any call that closes); they go offline; and after commit every socket of
+    theirs, on every server, closes with 4401. `by` is the staff member, for the log.
+    Deactivating an inactive account does it all again (nothing is left open)."""
+    with transaction.atomic():
+        # The update waits for an invite that holds the user's row (call_invite locks both
+        # users' rows), so that invite's call is there to be ended below.
+        User.objects.filter(pk=user.pk).update(is_active=False)
+        user.is_active = False
+        outstanding = OutstandingToken.objects.filter(
+            user=user, expires_at__gt=timezone.now(), blacklistedtoken__isnull=True
+        )
+        BlacklistedToken.objects.bulk_create(
+            [BlacklistedToken(token=token) for token in outstanding], ignore_conflicts=True
+        )
+        # Offline before the calls' busy marks clear, so partners hear "offline" once
+        # rather than "online" first.
+        transaction.on_commit(lambda: presence_user_offline(user_id=user.pk), robust=True)
+        call_end_all_of_user(user=user, reason=EndReason.BANNED)
+        disconnect_user(user.pk, reason="account_disabled")
+    logger.info("User %s deactivated by %s", user.pk, by.pk if by else "a service")
 
 
 def user_update_profile(*, user: User, changes: ProfileChanges) -> User:

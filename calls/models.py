@@ -24,6 +24,7 @@ class EndReason(models.TextChoices):
     INSUFFICIENT_FUNDS = "insufficient_funds"
     DISCONNECTED = "disconnected"
     TIMEOUT = "timeout"
+    BANNED = "banned"
 
 
 class Call(models.Model):

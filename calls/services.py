@@ -224,6 +224,24 @@ def call_close(
     return call
 
 
+def call_end_all_of_user(*, user: User, reason: EndReason) -> list[Call]:
+    """End every ringing or active call of `user`, who may take part in none any more (a
+    deactivated account: reason `banned`): active calls `ended`, ringing ones `missed`, with
+    `ended_by` the user, through call_close. Waits for a call that is being answered or
+    ended right now, and sees how that finished."""
+    with transaction.atomic():
+        calls = list(
+            Call.objects.select_for_update(of=("self",))
+            .select_related("caller", "callee")
+            .filter(Q(caller=user) | Q(callee=user), status__in=OPEN_STATUSES)
+            .order_by("pk")
+        )
+        for call in calls:
+            status = CallStatus.ENDED if call.status == CallStatus.ACTIVE else CallStatus.MISSED
+            call_close(call=call, status=status, reason=reason, ended_by=user)
+    return calls
+
+
 def _lock_call(*, call_id: int, user: User) -> Call:
     """The call, locked, if `user` is a party; NotFound otherwise (as for unknown ids)."""
     call = (

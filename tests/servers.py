@@ -38,6 +38,7 @@ from urllib.parse import quote
 
 from django.conf import settings
 from django.db import connection
+from websockets.exceptions import ConnectionClosed
 
 HOST = "127.0.0.1"
 ROOT = Path(settings.BASE_DIR)
@@ -329,3 +330,14 @@ async def next_frame(
         if frame["type"] not in skipping:
             assert frame["type"] == type, frame
             return frame
+
+
+async def close_code(ws: Any) -> int:
+    """The code the server closes a real client socket with; frames before it are passed
+    over."""
+    try:
+        while True:
+            await asyncio.wait_for(ws.recv(), timeout=5)
+    except ConnectionClosed as closed:
+        assert closed.rcvd is not None, "closed without a close frame from the server"
+        return closed.rcvd.code

@@ -3,6 +3,9 @@
 from typing import Any, cast
 
 from django.conf import settings
+from rest_framework.test import APIClient
+
+from tests.factories import PASSWORD
 
 
 def throttle_limit(scope: str) -> int:
@@ -24,3 +27,17 @@ def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
     assert isinstance(error["message"], str) and error["message"], error
     assert isinstance(error["details"], dict), error
     return error
+
+
+def bearer(token: str) -> APIClient:
+    """A client sending this access token."""
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    return client
+
+
+def login(api: APIClient, email: str, password: str = PASSWORD) -> dict[str, str]:
+    """A new login session of the account: its `{"access", "refresh"}` pair."""
+    response = api.post("/api/v1/auth/token", {"email": email, "password": password}, format="json")
+    assert response.status_code == 200, response.content
+    return response.json()

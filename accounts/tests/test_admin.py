@@ -22,13 +22,6 @@ def staff_client(staff: User) -> Client:
     return client
 
 
-@pytest.fixture
-def superuser_client() -> Client:
-    client = Client()
-    client.force_login(User.objects.create_superuser("root@example.com", "x", name="Root"))
-    return client
-
-
 def report(reporter: User, reported: User, reason: str = "spam", **fields: object) -> Report:
     return Report.objects.create(reporter=reporter, reported=reported, reason=reason, **fields)
 

@@ -4,12 +4,11 @@ from datetime import timedelta
 import pytest
 from django.db import connection
 from django.utils import timezone
-from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from accounts.models import User
 from accounts.services import auth_token_refresh
-from accounts.tests.helpers import assert_error, throttle_limit
+from accounts.tests.helpers import assert_error, bearer, login, throttle_limit
 from tests.factories import PASSWORD, UserFactory
 from videochat.errors import NotAuthenticated
 
@@ -27,18 +26,6 @@ NEW_USER = {
     "name": "Carol",
     "gender": "female",
 }
-
-
-def bearer(token: str) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
-    return client
-
-
-def login(api: APIClient, email: str, password: str = PASSWORD) -> dict[str, str]:
-    response = api.post(TOKEN, {"email": email, "password": password}, format="json")
-    assert response.status_code == 200, response.content
-    return response.json()
 
 
 # --- register ------------------------------------------------------------------------------

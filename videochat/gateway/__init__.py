@@ -5,11 +5,12 @@
     @event("presence:update", data=PresenceUpdateIn)
     async def presence_update(ctx: EventContext, data: dict) -> dict | None: ...
 
-and push to users with `notify()` (sync, after commit) or `anotify()` (async). Blocking work
+and push to users with `notify()` (sync, after commit) or `anotify()` (async); services close
+a user's sockets with `disconnect_user()` (after commit). Blocking work
 (ORM, MongoDB, sync Redis) runs through `await blocking(function)(...)`.
 Importing this package loads no models (the consumer and auth live in their modules)."""
 
-from videochat.gateway.notify import anotify, notify, user_group
+from videochat.gateway.notify import anotify, disconnect_user, notify, user_group
 from videochat.gateway.registry import (
     EventContext,
     event,
@@ -24,6 +25,7 @@ __all__ = [
     "EventContext",
     "anotify",
     "blocking",
+    "disconnect_user",
     "event",
     "notify",
     "on_activity",

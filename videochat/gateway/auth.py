@@ -2,10 +2,13 @@
 `bearer.<token>` (browsers cannot set an Authorization header on a WebSocket).
 
 The middleware never refuses a socket itself: it puts `scope["user"]` (None when the token
-is missing or bad) and `scope["subprotocol"]` (the offered `bearer.*` entry, which the
+is missing or bad), `scope["subprotocol"]` (the offered `bearer.*` entry, which the
 consumer must echo on accept or browsers drop the connection before seeing any close
-code) and leaves the answer to the consumer."""
+code), and what the socket must remember of its token: `scope["token_expires_at"]` (its
+`exp`, epoch seconds) and `scope["session"]` (its login session, the `sid` claim, or None
+for a token that names none). The answer is left to the consumer."""
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qs
 
@@ -21,6 +24,19 @@ if TYPE_CHECKING:
 
 BEARER_PREFIX = "bearer."
 
+# The claim naming the login session a token belongs to (accounts issues it and keeps it
+# across refreshes), so that a logout can close the sockets of that session only.
+SESSION_CLAIM = "sid"
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """What an accepted access token tells the socket."""
+
+    user: "User"
+    expires_at: float  # the token's `exp`, epoch seconds
+    session: str | None
+
 
 def read_token(scope: dict[str, Any]) -> tuple[str | None, str | None]:
     """(token, subprotocol to echo). The subprotocol wins over the query string: it keeps
@@ -34,22 +50,34 @@ def read_token(scope: dict[str, Any]) -> tuple[str | None, str | None]:
 
 
 @blocking
-def user_for_token(token: str) -> "User | None":
-    """The active user the access token names, or None. Same checks as the REST API's
-    JWTAuthentication (signature, expiry, token type, user exists and is active)."""
+def credentials_for_token(token: str) -> Credentials | None:
+    """The active user the access token names, with its expiry and session, or None. Same
+    checks as the REST API's JWTAuthentication (signature, expiry, token type, user exists
+    and is active)."""
     authentication = JWTAuthentication()
     try:
-        user = authentication.get_user(authentication.get_validated_token(token.encode()))
+        validated = authentication.get_validated_token(token.encode())
+        user = authentication.get_user(validated)
     except (InvalidToken, AuthenticationFailed):
         return None
-    # JWTAuthentication loads AUTH_USER_MODEL, which is accounts.User.
-    return cast("User", user)
+    session = validated.get(SESSION_CLAIM)
+    return Credentials(
+        # JWTAuthentication loads AUTH_USER_MODEL, which is accounts.User.
+        user=cast("User", user),
+        expires_at=float(validated["exp"]),
+        session=str(session) if session is not None else None,
+    )
 
 
 class JWTAuthMiddleware(BaseMiddleware):
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
         token, subprotocol = read_token(scope)
-        user = await user_for_token(token) if token else None
-        return await super().__call__(
-            {**scope, "user": user, "subprotocol": subprotocol}, receive, send
-        )
+        found = await credentials_for_token(token) if token else None
+        scope = {
+            **scope,
+            "user": found.user if found else None,
+            "subprotocol": subprotocol,
+            "token_expires_at": found.expires_at if found else None,
+            "session": found.session if found else None,
+        }
+        return await super().__call__(scope, receive, send)

@@ -9,7 +9,7 @@ otherwise wait for the round trips of every frame ahead of it."""
 
 import asyncio
 import logging
-from time import monotonic
+from time import monotonic, time
 from typing import Any
 
 from channels.consumer import get_handler_name
@@ -40,7 +40,8 @@ from videochat.gateway.throttle import TokenBucket
 
 logger = logging.getLogger(__name__)
 
-# Close code for a missing, bad or expired token (API.md, WebSocket).
+# Close code for a missing, bad or expired token (API.md, WebSocket), and for a socket whose
+# user was deactivated or whose login session ended (disconnect_user).
 CLOSE_NOT_AUTHENTICATED = 4401
 
 # What the REST API answers as a client error (4xx), and so does the socket.
@@ -56,6 +57,11 @@ class GatewayConsumer(AsyncJsonWebsocketConsumer):
     activity_interval_seconds = 10.0
 
     ctx: EventContext | None = None  # set once the socket is authenticated
+    # The access token's `exp` (epoch seconds) and login session, from JWTAuthMiddleware.
+    token_expires_at: float
+    session: str | None
+    # Set once the server closes the socket for authentication: nothing more is handled.
+    cut_off = False
     bucket: TokenBucket
     last_activity: float
     # Frames received and not yet handled, each with the throttle's verdict; bounded, so a
@@ -71,6 +77,8 @@ class GatewayConsumer(AsyncJsonWebsocketConsumer):
             await self.accept(subprotocol)
             await self.close(code=CLOSE_NOT_AUTHENTICATED, reason="not_authenticated")
             return
+        self.token_expires_at = self.scope["token_expires_at"]
+        self.session = self.scope["session"]
         group = user_group(user.pk)
         # Join before accepting: once the client sees the socket open, no push may miss it.
         await self.channel_layer.group_add(group, self.channel_name)
@@ -107,14 +115,16 @@ class GatewayConsumer(AsyncJsonWebsocketConsumer):
         await self.run_hooks("disconnect")
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if self.ctx is None:
-            return  # an unauthenticated socket that is being closed
+        if self.ctx is None or self.cut_off:
+            return  # a socket that is being closed for authentication
         # Every frame spends a token on arrival, malformed ones included; the verdict is
         # given after parsing so that a refused frame's reply still carries its ref.
         await self.inbox.put((text_data, self.bucket.take(monotonic())))
 
     async def handle_frames(self) -> None:
         while (item := await self.inbox.get()) is not None:
+            if self.cut_off:
+                continue  # what was still waiting when the socket was cut off is dropped
             try:
                 await self.handle_frame(*item)
             except Exception:
@@ -122,6 +132,11 @@ class GatewayConsumer(AsyncJsonWebsocketConsumer):
                 logger.debug("WebSocket reply not sent", exc_info=True)
 
     async def handle_frame(self, text_data: str | None, allowed: bool) -> None:
+        # Checked per frame, not by a timer: an idle socket past its token's expiry harms
+        # nobody, one that sends must not be served.
+        if time() >= self.token_expires_at:
+            await self.cut(reason="token_expired")
+            return
         now = monotonic()
         if now - self.last_activity >= self.activity_interval_seconds:
             self.last_activity = now
@@ -184,4 +199,18 @@ class GatewayConsumer(AsyncJsonWebsocketConsumer):
 
     async def gateway_push(self, message: dict[str, Any]) -> None:
         """A notify() from any process: the frame is already encoded, once for all sockets."""
-        await self.send(text_data=message["text"])
+        if not self.cut_off:
+            await self.send(text_data=message["text"])
+
+    async def gateway_disconnect(self, message: dict[str, Any]) -> None:
+        """A disconnect_user() from any process: the user's access is gone (all sockets) or
+        one login session ended (the sockets opened with its tokens)."""
+        if message["session"] is None or message["session"] == self.session:
+            await self.cut(reason=message["reason"])
+
+    async def cut(self, *, reason: str) -> None:
+        """Close this authenticated socket with 4401; frames not handled yet never will be.
+        The disconnect hooks run as for any close, once the client's side has closed."""
+        if not self.cut_off:
+            self.cut_off = True
+            await self.close(code=CLOSE_NOT_AUTHENTICATED, reason=reason)

@@ -76,15 +76,27 @@ def notify_many(pushes: Iterable[tuple[int, str, dict[str, Any]]]) -> None:
     one pipeline of PUBLISH commands per Redis host instead of one connection and event loop
     per push: what a billing tick pushing 20,000 balances needs."""
     messages = [(user_group(user_id), _push_message(type, data)) for user_id, type, data in pushes]
-    if not messages:
-        return
+    if messages:
+        _publish_on_commit(messages, f"{len(messages)} pushes")
 
+
+def disconnect_user(user_id: int, *, session: str | None = None, reason: str) -> None:
+    """Close sockets of the user with code 4401 (`reason` as the close reason), on every
+    server process, once the surrounding transaction commits: all of them, or with `session`
+    only those opened with an access token of that login session (its `sid` claim). Frames
+    a closed socket still had waiting are dropped unhandled. For sync code, like notify()."""
+    message = {"type": "gateway.disconnect", "session": session, "reason": reason}
+    _publish_on_commit([(user_group(user_id), message)], f"disconnect of user {user_id}")
+
+
+def _publish_on_commit(messages: list[tuple[str, dict[str, Any]]], what: str) -> None:
     def deliver() -> None:
         try:
             _publish_many(messages)
         except Exception:
-            # As in notify(): committed already; clients catch up over REST.
-            logger.exception("%d pushes failed", len(messages))
+            # Committed already: clients catch up over REST, and a socket left open by a
+            # lost disconnect still meets its token's expiry.
+            logger.exception("%s failed", what)
 
     transaction.on_commit(deliver)
 

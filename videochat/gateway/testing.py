@@ -1,5 +1,6 @@
 """Test helpers for anything that talks over the socket (any app's tests may use them)."""
 
+import json
 from collections import deque
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -39,11 +40,14 @@ def socket_token(user: "User") -> str:
 
 
 @asynccontextmanager
-async def open_socket(user: "User") -> AsyncIterator[WebsocketCommunicator]:
-    """An accepted in-process socket of `user` against the real ASGI application."""
+async def open_socket(
+    user: "User", *, token: str | None = None
+) -> AsyncIterator[WebsocketCommunicator]:
+    """An accepted in-process socket of `user` against the real ASGI application, opened
+    with `token` when given (a token of a login session, an expiring one)."""
     from videochat.asgi import application
 
-    communicator = WebsocketCommunicator(application, f"/ws/?token={socket_token(user)}")
+    communicator = WebsocketCommunicator(application, f"/ws/?token={token or socket_token(user)}")
     connected, _ = await communicator.connect()
     assert connected, "the gateway refused the socket"
     try:
@@ -104,8 +108,17 @@ class Device:
             assert frame["type"] == "wallet:balance", frame
         return True
 
+    async def closed(self) -> int:
+        """The code the server closes this socket with; the frames it sent before are kept
+        for `push`."""
+        while True:
+            output = await self.socket.receive_output(timeout=5)
+            if output["type"] == "websocket.close":
+                return int(output["code"])
+            self.pushes.append(json.loads(output["text"]))
+
 
 @asynccontextmanager
-async def device(user: Any) -> AsyncIterator[Device]:
-    async with open_socket(user) as socket:
+async def device(user: Any, *, token: str | None = None) -> AsyncIterator[Device]:
+    async with open_socket(user, token=token) as socket:
         yield Device(socket)

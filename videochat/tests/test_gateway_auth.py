@@ -1,7 +1,10 @@
 """Socket authentication: the access JWT as ?token= or as the `bearer.<token>` subprotocol;
 anything else is accepted and closed with 4401 (API.md, WebSocket)."""
 
+import asyncio
+import time
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from channels.db import database_sync_to_async
@@ -10,7 +13,14 @@ from django.utils import timezone
 from rest_framework_simplejwt.tokens import AccessToken
 
 from videochat.asgi import application
-from videochat.gateway.testing import socket_token, sync_thread_connections_closed  # noqa: F401
+from videochat.gateway import EventContext
+from videochat.gateway.testing import (
+    Device,
+    open_socket,
+    socket_token,
+    sync_thread_connections_closed,  # noqa: F401
+    temporary_event,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -87,3 +97,27 @@ async def test_refresh_token_is_not_an_access_token(alice):
 
     refresh = await database_sync_to_async(RefreshToken.for_user)(alice)
     await assert_closed_4401(WebsocketCommunicator(application, f"/ws/?token={refresh}"))
+
+
+async def test_a_socket_whose_token_expired_is_closed_4401_before_its_next_frame_is_handled(
+    alice,
+):
+    handled: list[dict[str, Any]] = []
+
+    async def record(ctx: EventContext, data: dict[str, Any]) -> None:
+        handled.append(data)
+
+    token = AccessToken.for_user(alice)
+    # Long enough for the socket to open and answer once on a busy machine.
+    token.set_exp(lifetime=timedelta(seconds=5))
+    with temporary_event("test:record", record):
+        async with open_socket(alice, token=str(token)) as socket:
+            phone = Device(socket)
+            assert (await phone.request("test:record", {"n": 1}))["type"] == "ack"
+
+            await asyncio.sleep(max(0.0, token["exp"] - time.time()) + 0.2)
+            await socket.send_json_to({"type": "test:record", "ref": 2, "data": {"n": 2}})
+
+            assert await phone.closed() == 4401
+            assert list(phone.pushes) == []  # neither an ack nor an error: closed instead
+    assert handled == [{"n": 1}]
