@@ -52,7 +52,7 @@ def calls_create(size: int, tag: str) -> list[int]:
     from django.utils import timezone
 
     from accounts.models import Role, User
-    from calls.billing import period_transfer
+    from calls.charging import period_transfer
     from calls.models import Call, CallStatus
     from wallet.models import EntryType, TransactionKind, WalletKind
     from wallet.services import Leg, TransferRequest, system_wallet_id, wallet_transfer_batch
@@ -196,7 +196,7 @@ def project_ticks_in_parallel(processes: int, batch_size: int) -> float:
 def raw_charges(call_ids: list[int]) -> float:
     """Seconds to charge the next period of every call with plain psycopg, one transaction
     per charge on one connection: the statements of wallet_transfer, then the call."""
-    from calls.billing import period_transfer
+    from calls.charging import period_transfer
 
     with psycopg.connect(URL) as conn:
         due = conn.execute(

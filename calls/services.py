@@ -29,7 +29,7 @@ from accounts.presence import (
     presence_has_socket,
 )
 from accounts.selectors import is_blocked_between, user_get_active
-from calls.billing import call_charge_period
+from calls.charging import call_charge_period
 from calls.models import OPEN_STATUSES, Call, CallStatus, EndReason
 from calls.selectors import call_parties_if_open
 from calls.serializers import CallSerializer

@@ -11,7 +11,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from accounts.models import User
-from calls.billing import call_charge_period
+from calls.charging import call_charge_period
 from calls.models import Call, CallStatus
 from videochat.gateway.notify import user_group
 from wallet.models import Entry, Transaction
