@@ -1,7 +1,7 @@
 """The billing tick (API.md, Calls; docs/billing.md): the beat task `calls_billing_tick` charges
 the periods of active calls as they start, many calls at once. Charging itself (the ledger
 transfer of a period, the call's figures, the low-balance warning) is `calls.charging`, the
-one implementation that accept uses too.
+one implementation that accept and the close of a call use too.
 
 Exactly once, never skipped, whatever runs at the same time or dies half way:
 - A period is charged only under the call's row lock and only after the ones paid
@@ -9,7 +9,8 @@ Exactly once, never skipped, whatever runs at the same time or dies half way:
   `periods_charged`: it commits whole or not at all.
 - The tick claims due calls with SELECT ... FOR UPDATE SKIP LOCKED, so concurrent ticks
   split the calls instead of both billing one, and a call being answered or closed is left
-  to the next tick; the idempotency key backs this up in the ledger.
+  to the next tick (a close charges the periods that began before it); the idempotency key
+  backs this up in the ledger.
 - A worker killed mid-tick loses only its uncommitted batch, which the next tick redoes.
 """
 
@@ -135,17 +136,22 @@ def _bill(due: list[BillableCall], *, now: datetime) -> tuple[int, int, int]:
         if isinstance(result.refusal, InsufficientFunds)
     ]
     for call_id in cut_off:
-        _cut_off(call_id)
+        _cut_off(call_id, now=now)
     return sum(result.done for result in results), len(cut_off), warned
 
 
-def _cut_off(call_id: int) -> None:
+def _cut_off(call_id: int, *, now: datetime) -> None:
     """End a call whose caller can't pay the due period (its row is locked by this
     transaction). In a savepoint: a call that fails to close must not cost the batch's
     other calls their billing; it stays active and due, so the next tick tries again."""
     try:
         with transaction.atomic():
             call = Call.objects.get(pk=call_id)
-            call_close(call=call, status=CallStatus.ENDED, reason=EndReason.INSUFFICIENT_FUNDS)
+            # Ended at the tick's `now`: the close's own charge then tries only periods this
+            # batch tried (their keys and wallets are this transaction's already, so it takes
+            # no lock out of order) and is refused the same one again.
+            call_close(
+                call=call, status=CallStatus.ENDED, reason=EndReason.INSUFFICIENT_FUNDS, now=now
+            )
     except Exception:
         logger.exception("Billing could not cut off call %s", call_id)

@@ -1,6 +1,6 @@
-"""Charging the periods of active calls: the one implementation that accept (period 1) and
-the billing tick (`calls.billing`, the due periods of many calls) both use (API.md, Calls;
-docs/billing.md).
+"""Charging the periods of active calls: the one implementation that accept (period 1), the
+billing tick (`calls.billing`, the due periods of many calls) and the close of an active call
+(every period that began before it ended) all use (API.md, Calls; docs/billing.md).
 
 A call is billed in periods of `billing_period_seconds` (a "minute"): period n starts at
 `started_at + (n - 1) * period` and is paid when it starts. A period is one ledger transfer,
