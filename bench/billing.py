@@ -13,6 +13,12 @@ charged exactly once and that the ledger reconciles (exit 1 if not). Then, at 10
 4 is charged by two ticks at once in two processes, to show whether fanning a tick out over
 several workers pays on this machine.
 
+The billing code's clock is pinned: every tick bills at the instant the calls were made
+due (`billing_tick(now=...)`), and time moves for the calls only, a period at each rewind.
+On the real clock a slow run (the baseline takes tens of seconds on a busy machine) would
+reach the start of the following period too, the tick would rightly charge it, and the
+exact-count check would fail.
+
     .venv/bin/python -m bench.billing [--sizes 1000 10000] [--batch-size 500]
 
 It prints a table and one `ratio billing tick N=<n>: <project charges/s / raw charges/s>`
@@ -24,7 +30,7 @@ import argparse
 import multiprocessing
 import sys
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import psycopg
 
@@ -45,14 +51,14 @@ PERIOD = 60
 FUNDS = 100 * RATE  # per caller: no charge of the bench is refused or warned about
 
 
-def calls_create(size: int, tag: str) -> list[int]:
+def calls_create(size: int, tag: str, *, now: datetime) -> list[int]:
     """`size` callers and hosts with wallets, the callers funded, and `size` active calls of
-    theirs with period 1 paid through the ledger and period 2 due now. Returns the call ids."""
+    theirs with period 1 paid through the ledger and period 2 due at `now`. Returns the call
+    ids."""
     from django.db import connection
-    from django.utils import timezone
 
     from accounts.models import Role, User
-    from calls.billing import period_transfer
+    from calls.charging import period_transfer
     from calls.models import Call, CallStatus
     from wallet.models import EntryType, TransactionKind, WalletKind
     from wallet.services import Leg, TransferRequest, system_wallet_id, wallet_transfer_batch
@@ -80,7 +86,7 @@ def calls_create(size: int, tag: str) -> list[int]:
             [callers + hosts],
         )
         wallets = dict(cursor.fetchall())
-    started = timezone.now() - timedelta(seconds=PERIOD + 1)
+    started = now - timedelta(seconds=PERIOD + 1)
     calls = Call.objects.bulk_create(
         Call(
             caller_id=caller,
@@ -132,7 +138,7 @@ def calls_create(size: int, tag: str) -> list[int]:
 
 
 def calls_rewind(call_ids: list[int]) -> None:
-    """One period back in time: the next period of every call is due now."""
+    """One period back in time: the next period of every call is due at the pinned now."""
     from django.db import connection
 
     with connection.cursor() as cursor:
@@ -155,23 +161,25 @@ def calls_end(call_ids: list[int]) -> None:
         )
 
 
-def project_tick(batch_size: int) -> float:
-    """Seconds of one billing_tick, as the beat task runs it."""
+def project_tick(batch_size: int, now: datetime) -> float:
+    """Seconds of one billing_tick at the pinned `now`, as the beat task runs it."""
     from calls.billing import billing_tick
 
     started = time.perf_counter()
-    billing_tick(batch_size=batch_size)
+    billing_tick(batch_size=batch_size, now=now)
     return time.perf_counter() - started
 
 
-def _tick_in_child(batch_size: int, start: "multiprocessing.synchronize.Barrier") -> None:
+def _tick_in_child(
+    batch_size: int, now: datetime, start: "multiprocessing.synchronize.Barrier"
+) -> None:
     from calls.billing import billing_tick
 
     start.wait()
-    billing_tick(batch_size=batch_size)
+    billing_tick(batch_size=batch_size, now=now)
 
 
-def project_ticks_in_parallel(processes: int, batch_size: int) -> float:
+def project_ticks_in_parallel(processes: int, batch_size: int, now: datetime) -> float:
     """Seconds until `processes` ticks started together in processes of their own are all
     done (they split the due calls through SKIP LOCKED, as several Celery workers would)."""
     from django.db import connections
@@ -180,7 +188,8 @@ def project_ticks_in_parallel(processes: int, batch_size: int) -> float:
     context = multiprocessing.get_context("fork")
     start = context.Barrier(processes + 1)
     children = [
-        context.Process(target=_tick_in_child, args=(batch_size, start)) for _ in range(processes)
+        context.Process(target=_tick_in_child, args=(batch_size, now, start))
+        for _ in range(processes)
     ]
     for child in children:
         child.start()
@@ -196,7 +205,7 @@ def project_ticks_in_parallel(processes: int, batch_size: int) -> float:
 def raw_charges(call_ids: list[int]) -> float:
     """Seconds to charge the next period of every call with plain psycopg, one transaction
     per charge on one connection: the statements of wallet_transfer, then the call."""
-    from calls.billing import period_transfer
+    from calls.charging import period_transfer
 
     with psycopg.connect(URL) as conn:
         due = conn.execute(
@@ -285,6 +294,7 @@ def main() -> int:
     database_recreate(URL)
     django_setup(URL)
     from django.core.management import call_command
+    from django.utils import timezone
 
     from calls.billing import BATCH_SIZE
 
@@ -295,9 +305,11 @@ def main() -> int:
     parallel = None
     for size in args.sizes:
         progress(f"N={size}: creating {size} callers, hosts and active calls (period 1 paid)")
-        call_ids = calls_create(size, tag=f"n{size}")
+        # The instant every tick of this size bills at (see the docstring).
+        now = timezone.now()
+        call_ids = calls_create(size, tag=f"n{size}", now=now)
         progress(f"N={size}: one billing tick charges period 2 of every call")
-        project = project_tick(batch_size)
+        project = project_tick(batch_size, now)
         verify(call_ids, periods=2)
         calls_rewind(call_ids)
         progress(f"N={size}: raw psycopg charges period 3, one transaction per charge")
@@ -307,7 +319,7 @@ def main() -> int:
         if size == max(args.sizes):
             calls_rewind(call_ids)
             progress(f"N={size}: two ticks in two processes charge period 4")
-            parallel = (size, project_ticks_in_parallel(2, batch_size))
+            parallel = (size, project_ticks_in_parallel(2, batch_size, now))
             verify(call_ids, periods=4)
         calls_end(call_ids)
 

@@ -94,8 +94,10 @@ class CallRejectApi(APIView):
 class CallEndApi(APIView):
     @extend_schema(
         summary="Hang up (either party)",
-        description="An active call becomes `ended` (reason `hangup`) with its "
-        "`duration_seconds` and `total_coins`. A ringing call ended by the caller becomes "
+        description="An active call becomes `ended` (reason `hangup`) with its final "
+        "`duration_seconds` and `total_coins`: every minute that began before the end is "
+        "paid now if it was not yet (as far as the caller's coins go). "
+        "A ringing call ended by the caller becomes "
         "`missed`; by the callee it is a rejection. Every socket of both parties gets "
         "`call:end` (`call:answer` for a rejection). 409 when the call is over already.",
         request=None,

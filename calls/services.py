@@ -29,7 +29,7 @@ from accounts.presence import (
     presence_has_socket,
 )
 from accounts.selectors import is_blocked_between, user_get_active
-from calls.billing import call_charge_period
+from calls.charging import call_charge_period, call_charge_periods, periods_begun_before
 from calls.models import OPEN_STATUSES, Call, CallStatus, EndReason
 from calls.selectors import call_parties_if_open
 from calls.serializers import CallSerializer
@@ -197,17 +197,38 @@ def call_end(*, call_id: int, user: User) -> Call:
 
 
 def call_close(
-    *, call: Call, status: CallStatus, reason: EndReason, ended_by: User | None = None
+    *,
+    call: Call,
+    status: CallStatus,
+    reason: EndReason,
+    ended_by: User | None = None,
+    now: datetime | None = None,
 ) -> Call:
-    """Close an open call that the current transaction has locked: record the end, and
-    after commit unmark both parties busy, stop the relay and push `call:end` to every
-    socket of both. Billing uses it to cut off a caller who can't pay."""
+    """Close an open call that the current transaction has locked, at `now` (default: the
+    clock). An active call that ends first pays every period that began before its end and
+    is not paid yet, as the tick would have (calls.charging), within the caller's balance: a
+    period the caller can't pay is not charged, and the call still ends for `reason`. Then
+    record the end, and after commit unmark both parties busy, stop the relay and push
+    `call:end` to every socket of both. Every close goes through here: hang-up, disconnect,
+    the ring timeout, billing's cut-off. It may move coins: call it before the transaction
+    locks any wallet row itself (the ledger's lock order)."""
     if call.status not in OPEN_STATUSES:
         raise Conflict("The call is over already.", details={"status": call.status})
+    ended_at = now or timezone.now()
+    if call.status == CallStatus.ACTIVE and status == CallStatus.ENDED:
+        assert call.started_at is not None, "an active call has started"
+        call_charge_periods(
+            call=call,
+            through=periods_begun_before(
+                call.started_at, call.billing_period_seconds, end=ended_at
+            ),
+            now=ended_at,
+            warn=False,
+        )
     call.status = status
     call.end_reason = reason
     call.ended_by = ended_by
-    call.ended_at = timezone.now()
+    call.ended_at = ended_at
     call.next_charge_at = None
     call.save(update_fields=["status", "end_reason", "ended_by", "ended_at", "next_charge_at"])
     _after_closed(call)

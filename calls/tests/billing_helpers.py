@@ -1,8 +1,9 @@
 """Shared by the billing tests: active calls made as accept makes them, time travel for
-them, funding, and a record of the pushes that would reach sockets."""
+them, a pinned clock, funding, and a record of the pushes that would reach sockets."""
 
 import json
 import sys
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -11,7 +12,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from accounts.models import User
-from calls.billing import call_charge_period
+from calls.charging import call_charge_period
 from calls.models import Call, CallStatus
 from videochat.gateway.notify import user_group
 from wallet.models import Entry, Transaction
@@ -31,7 +32,9 @@ def balance(user: User) -> int:
     return wallet_of_user(user_id=user.pk).balance
 
 
-def start_call(caller: User, host: User, *, rate: int = 7, share: int = 50) -> Call:
+def start_call(
+    caller: User, host: User, *, rate: int = 7, share: int = 50, period: int = PERIOD
+) -> Call:
     """An active call whose period 1 is paid, as call_accept leaves it."""
     call = Call.objects.create(
         caller=caller,
@@ -39,7 +42,7 @@ def start_call(caller: User, host: User, *, rate: int = 7, share: int = 50) -> C
         status=CallStatus.ACTIVE,
         rate_per_minute=rate,
         host_share_percent=share,
-        billing_period_seconds=PERIOD,
+        billing_period_seconds=period,
         started_at=timezone.now(),
     )
     call_charge_period(call_id=call.pk, period=1)
@@ -56,6 +59,14 @@ def rewind(call: Call, seconds: float) -> None:
             " next_charge_at = next_charge_at - make_interval(secs => %s) WHERE id = %s",
             [seconds, seconds, call.pk],
         )
+
+
+def pin_clock(monkeypatch: pytest.MonkeyPatch) -> datetime:
+    """Stop the code's clock (django.utils.timezone.now) at the current instant, which is
+    returned: what the code reads as "now" is then exactly what the test says."""
+    pinned = timezone.now()
+    monkeypatch.setattr(timezone, "now", lambda: pinned)
+    return pinned
 
 
 def charge_keys(call: Call) -> list[str]:

@@ -6,7 +6,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from calls.billing import billing_tick, call_charge_period, low_balance_seconds_left
+from calls.billing import billing_tick
+from calls.charging import call_charge_period, low_balance_seconds_left
 from calls.models import Call, CallStatus
 from calls.tests.billing_helpers import (
     PERIOD,

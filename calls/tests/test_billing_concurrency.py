@@ -11,7 +11,7 @@ import time
 import pytest
 from django.db import connections
 
-from calls import billing
+from calls import charging
 from calls.billing import billing_tick
 from calls.models import Call
 from calls.tests.billing_helpers import (
@@ -87,7 +87,7 @@ def test_a_tick_that_dies_mid_batch_commits_none_of_it_and_the_next_charges_it_o
     monkeypatch,
 ):
     calls = due_calls(6)
-    save_progress = billing._save_progress
+    save_progress = charging._save_progress
     batches = []
 
     def die_in_second_batch(progress):  # type: ignore[no-untyped-def]
@@ -96,7 +96,7 @@ def test_a_tick_that_dies_mid_batch_commits_none_of_it_and_the_next_charges_it_o
         if len(batches) == 2:
             raise RuntimeError("worker died")
 
-    monkeypatch.setattr(billing, "_save_progress", die_in_second_batch)
+    monkeypatch.setattr(charging, "_save_progress", die_in_second_batch)
     with pytest.raises(RuntimeError, match="worker died"):
         billing_tick(batch_size=3)
 
@@ -107,7 +107,7 @@ def test_a_tick_that_dies_mid_batch_commits_none_of_it_and_the_next_charges_it_o
         assert balance(call.caller) == 90
     assert ledger_check().ok
 
-    monkeypatch.setattr(billing, "_save_progress", save_progress)
+    monkeypatch.setattr(charging, "_save_progress", save_progress)
     report = billing_tick(batch_size=3)
     assert (report.calls, report.charged) == (3, 3)
     assert_charged_once(ordered, periods=2)
@@ -119,15 +119,15 @@ _STALLING_TICK = """
 import sys, time
 import django
 django.setup()
-from calls import billing
-save_progress, batches = billing._save_progress, []
+from calls import billing, charging
+save_progress, batches = charging._save_progress, []
 def stall(progress):
     save_progress(progress)
     batches.append(progress)
     if len(batches) == 2:
         print("stalled", flush=True)
         time.sleep(120)
-billing._save_progress = stall
+charging._save_progress = stall
 billing.billing_tick(batch_size=3)
 """
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-from calls.billing import call_charge_period
+from calls.charging import call_charge_period
 from calls.models import Call, CallStatus
 from calls.tests.billing_helpers import balance, charge_keys, coins_paid, fund
 from tests.servers import Process, running_servers
