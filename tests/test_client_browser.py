@@ -48,7 +48,15 @@ def test_log_in_see_the_balance_and_connect(servers: Servers) -> None:
     with chromium() as browser:
         page = browser.new_page()
         page.set_default_timeout(WAIT_MS)
-        page.on("requestfailed", lambda request: problems.append(f"failed: {request.url}"))
+        # A request still in flight when the test reloads the page is aborted, not failed.
+        page.on(
+            "requestfailed",
+            lambda request: (
+                problems.append(f"failed: {request.url} {request.failure}")
+                if request.failure != "net::ERR_ABORTED"
+                else None
+            ),
+        )
         page.on(
             "console",
             lambda message: (
