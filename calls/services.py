@@ -37,6 +37,7 @@ from videochat.errors import (
     Blocked,
     Conflict,
     InsufficientFunds,
+    NotAuthenticated,
     NotFound,
     PermissionDenied,
     ValidationFailed,
@@ -90,13 +91,18 @@ def call_invite(*, caller: User, callee_id: int) -> Call:
 
     with transaction.atomic():
         # Every invite involving either user queues here, so the checks below see the
-        # calls of the invites that came first.
-        list(
+        # calls of the invites that came first, and a ban (user_deactivate) that committed
+        # since the request was authenticated.
+        active = dict(
             User.objects.select_for_update()
             .filter(pk__in=[caller.pk, callee.pk])
             .order_by("pk")
-            .values_list("pk", flat=True)
+            .values_list("pk", "is_active")
         )
+        if not active.get(caller.pk):
+            raise NotAuthenticated("Your account is not active.")
+        if not active.get(callee.pk):
+            raise NotFound("No such user.")
         open_calls = Call.objects.filter(status__in=OPEN_STATUSES)
         if open_calls.filter(Q(caller=caller) | Q(callee=caller)).exists():
             raise Conflict("You are already in a call; end it first.")

@@ -9,6 +9,7 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
+from accounts.services import user_deactivate
 from calls.billing import billing_tick
 from calls.charging import call_charge_period
 from calls.models import Call
@@ -143,6 +144,22 @@ def test_a_disconnect_end_pays_every_period_that_began(alice, hana):
 
     call.refresh_from_db()
     assert (call.status, call.end_reason) == ("ended", "disconnected")
+    assert (call.periods_charged, call.total_coins) == (3, 30)
+    assert balance(alice) == 70
+    assert_log_matches_ledger(call)
+
+
+@pytest.mark.django_db
+def test_a_ban_pays_every_period_that_began(alice, hana):
+    # Deactivating the caller 2.5 periods into the call ends it as `banned`, billed up to then.
+    fund(alice, 100)
+    call = start_call(alice, hana, rate=10)
+    rewind(call, 2.5 * PERIOD)
+
+    user_deactivate(user=alice)
+
+    call.refresh_from_db()
+    assert (call.status, call.end_reason, call.ended_by_id) == ("ended", "banned", alice.pk)
     assert (call.periods_charged, call.total_coins) == (3, 30)
     assert balance(alice) == 70
     assert_log_matches_ledger(call)

@@ -159,3 +159,17 @@ def test_two_ticks_at_once_expire_a_call_once():
     late = call.created_at + timedelta(seconds=settings.CALL_RING_TIMEOUT_SECONDS + 1)
 
     assert sorted(at_once(*[lambda: call_expire_ringing(now=late)] * 4)) == [0, 0, 0, 1]
+
+
+def test_an_invite_authenticated_before_a_ban_committed_rings_nobody():
+    # The request was authenticated while the caller was active; the ban commits before the
+    # invite takes the users' row locks, which then see the caller inactive.
+    host = online_host()
+    caller = caller_with_coins()
+    type(caller).objects.filter(pk=caller.pk).update(is_active=False)
+
+    with pytest.raises(ApplicationError) as refused:
+        call_invite(caller=caller, callee_id=host.pk)
+
+    assert refused.value.code == "not_authenticated"
+    assert not Call.objects.exists()
