@@ -14,11 +14,15 @@ in how the pool checks connections and in what a client gets when none is free:
   the next one waited 3 s.
 - No connection free within the pool's timeout is `DatabaseUnavailable`: 503
   `service_unavailable` on both doors, not a `server_error`.
+- A process about to fork (multiprocessing, Celery's prefork pool) closes its pools first:
+  a child would otherwise take the parent's idle connections, whose sockets it shares with
+  the parent and with its siblings (measured: two children and the parent, one backend).
 
 Everything else (the pool's options, opening it on first use, `close_pool()` for the test
 database) is Django's."""
 
 import logging
+import os
 from collections.abc import Callable
 from math import inf
 from time import monotonic
@@ -91,3 +95,12 @@ class DatabaseWrapper(base.DatabaseWrapper):
             )
             raise DatabaseUnavailable("The service is busy. Try again shortly.") from exc
         return connection
+
+
+def _pools_close() -> None:
+    while DatabaseWrapper._connection_pools:
+        _, pool = DatabaseWrapper._connection_pools.popitem()
+        pool.close()  # the next query opens a new one
+
+
+os.register_at_fork(before=_pools_close)

@@ -2,6 +2,7 @@
 PostgreSQL dropped while idle are replaced without failing a request, and a request that
 finds no free connection is answered 503 `service_unavailable` on both doors."""
 
+import multiprocessing
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, cast
@@ -90,3 +91,23 @@ async def test_no_free_connection_is_service_unavailable_over_the_socket(alice):
             await sync_to_async(exhausted.__exit__)(None, None, None)
     assert reply["type"] == "error"
     assert reply["error"]["code"] == "service_unavailable"
+
+
+def _report_backend_pid(pids: "multiprocessing.Queue[int]") -> None:
+    pids.put(_backend_pid())
+
+
+def test_a_forked_child_does_not_take_the_parents_connections(alice):
+    parent = _backend_pid()
+    connection.close()  # idle in the pool when the process forks
+    context = multiprocessing.get_context("fork")
+    pids = context.Queue()
+    children = [context.Process(target=_report_backend_pid, args=(pids,)) for _ in range(2)]
+    for child in children:
+        child.start()
+    for child in children:
+        child.join(timeout=30)
+        assert child.exitcode == 0
+    first, second = pids.get(timeout=5), pids.get(timeout=5)
+    assert len({parent, first, second}) == 3
+    assert _backend_pid() != 0  # the parent works on
