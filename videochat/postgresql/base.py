@@ -1,11 +1,12 @@
 """Django's PostgreSQL backend with its psycopg connection pool (`OPTIONS["pool"]`), differing
-in how the pool checks connections and in what a client gets when none is free:
+in how the pool checks connections, in what a client gets when none is free, and at forks:
 
 - A connection taken from the pool is checked first (an empty query, one round trip) unless
   it was taken less than CHECK_INTERVAL_SECONDS ago: a busy process reuses its connections
-  within milliseconds, and the gateway takes one per socket frame, where the check cost as
-  much as the frame's own query. A connection that died while idle in that last second
-  fails the one call that gets it, and the pool discards it when it comes back.
+  within milliseconds, and the gateway takes one per socket call, where checking every time
+  added half of what the chat path's one query costs the thread (measured). A connection
+  that died while idle in that last second fails the one call that gets it, and the pool
+  discards it when it comes back.
 - A connection that fails its check makes the pool check all its idle ones at once
   (`ConnectionPool.check()`, as psycopg's author advises): after a PostgreSQL restart or
   `pg_terminate_backend` they are all dead, and the pool alone would try them one by one,
