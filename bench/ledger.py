@@ -16,6 +16,7 @@ run; the development database is never touched.
 """
 
 import argparse
+import os
 import random
 import sys
 import uuid
@@ -197,6 +198,9 @@ def main() -> int:
 
     progress(f"re-creating and migrating {DATABASE}")
     database_recreate(URL)
+    # Each worker thread holds a connection for the whole run: the process's pool must have
+    # one for each (and the main thread), or the 16-worker runs wait for one and fail.
+    os.environ["DATABASE_POOL_MAX_SIZE"] = str(max(CONCURRENCY) + 1)
     django_setup(URL)
     from django.core.management import call_command
 

@@ -6,6 +6,7 @@ instead of surfacing as odd behaviour later.
 """
 
 import os
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
@@ -82,7 +83,7 @@ def env_url(name: str, default: str, *, schemes: tuple[str, ...]) -> str:
     return value
 
 
-def database_from_url(url: str) -> dict[str, object]:
+def database_from_url(url: str) -> dict[str, Any]:
     """Django DATABASES entry from postgres://user:password@host:port/name?sslmode=..."""
     parts = urlsplit(url)
     name = unquote(parts.path.lstrip("/"))

@@ -13,6 +13,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.db import OperationalError
 from django.http import Http404, HttpRequest, JsonResponse
 from django.views import defaults
 from rest_framework import exceptions as drf
@@ -84,6 +85,12 @@ class RateLimited(ApplicationError):
 
 class ServiceUnavailable(ApplicationError):
     code, status = "service_unavailable", 503
+
+
+class DatabaseUnavailable(ServiceUnavailable, OperationalError):
+    """No PostgreSQL connection came free within DATABASE_POOL_TIMEOUT_SECONDS (the process's
+    pool is exhausted, or the server is unreachable). Still a database error to code that
+    catches those."""
 
 
 def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:

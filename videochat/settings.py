@@ -96,9 +96,32 @@ TEMPLATES = [
 DATABASE_URL = env_url(
     "DATABASE_URL", "postgres://127.0.0.1:5432/videochat", schemes=("postgres", "postgresql")
 )
+# One pool of PostgreSQL connections per process (Django's psycopg pool, with the checks of
+# videochat/postgresql/base.py). Under ASGI every request runs on a thread of its own, and
+# persistent per-thread connections piled up until PostgreSQL refused clients: now a request,
+# a socket frame's blocking call or a task takes a connection and gives it back when done.
+# Every process (web, each Celery worker child, beat) holds at most DATABASE_POOL_MAX_SIZE;
+# size it against PostgreSQL's max_connections (docs/api-conventions.md).
+DATABASE_POOL_MAX_SIZE = env_int("DATABASE_POOL_MAX_SIZE", 10, minimum=1, maximum=1000)
+# Connections kept open while idle (more are closed after 10 idle minutes, one at a time).
+DATABASE_POOL_MIN_SIZE = env_int(
+    "DATABASE_POOL_MIN_SIZE", 0, minimum=0, maximum=DATABASE_POOL_MAX_SIZE
+)
+# How long a request waits for a free connection before it is answered 503
+# service_unavailable (also when PostgreSQL is unreachable).
+DATABASE_POOL_TIMEOUT_SECONDS = env_int("DATABASE_POOL_TIMEOUT_SECONDS", 10, minimum=1)
 DATABASES = {"default": database_from_url(DATABASE_URL)}
-DATABASES["default"]["CONN_MAX_AGE"] = 60
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DATABASES["default"].update(
+    ENGINE="videochat.postgresql",
+    CONN_MAX_AGE=0,  # the pool keeps the connections; Django must hand them back
+    CONN_HEALTH_CHECKS=True,  # the pool checks a connection before handing it out
+)
+DATABASES["default"]["OPTIONS"]["pool"] = {
+    "min_size": DATABASE_POOL_MIN_SIZE,
+    "max_size": DATABASE_POOL_MAX_SIZE,
+    "timeout": DATABASE_POOL_TIMEOUT_SECONDS,
+    "name": "default",
+}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_url("REDIS_URL", "redis://127.0.0.1:6379/0", schemes=("redis", "rediss"))
@@ -223,7 +246,9 @@ PRESENCE_SWEEP_SECONDS = env_int("PRESENCE_SWEEP_SECONDS", 15, minimum=1, maximu
 # How long POST /match keeps a matched user from being handed to anyone else.
 MATCH_RESERVE_SECONDS = env_int("MATCH_RESERVE_SECONDS", 15, minimum=1, maximum=300)
 # Threads per server process for the blocking work of socket handlers (ORM, MongoDB, Redis);
-# each may hold a PostgreSQL connection (videochat/gateway/threads.py).
+# a call takes a PostgreSQL connection from the process's pool and gives it back
+# (videochat/gateway/threads.py), so more threads than DATABASE_POOL_MAX_SIZE only queue
+# for connections.
 GATEWAY_THREADS = env_int("GATEWAY_THREADS", 16, minimum=1, maximum=256)
 
 # --- Celery --------------------------------------------------------------------------------
@@ -282,5 +307,9 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        # The pool logs every connection it hands out and takes back at INFO.
+        "psycopg.pool": {"level": "WARNING"},
+    },
 }

@@ -8,14 +8,12 @@ from itertools import count
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.db import connections
 from rest_framework_simplejwt.tokens import AccessToken
 
 from videochat.gateway.registry import Handler, registry
-from videochat.gateway.threads import blocking_connections_close
 
 if TYPE_CHECKING:
     from rest_framework.serializers import Serializer
@@ -25,13 +23,12 @@ if TYPE_CHECKING:
 
 @pytest.fixture(autouse=True)
 async def sync_thread_connections_closed() -> AsyncIterator[None]:
-    """Autouse for the module that imports it. Async code reaches the ORM through one
-    process-wide thread (database_sync_to_async) and the gateway's thread pool, whose
-    connections would otherwise outlive the test and keep pytest-django from dropping the
-    test database."""
+    """Autouse for the module that imports it. Async tests reach the ORM through one
+    process-wide thread (sync_to_async, database_sync_to_async), whose connection would
+    otherwise stay taken from the pool after the test and keep pytest-django from dropping
+    the test database. (The gateway's threads give theirs back after every call.)"""
     yield
     await database_sync_to_async(connections.close_all)()
-    await sync_to_async(blocking_connections_close, thread_sensitive=False)()
 
 
 def socket_token(user: "User") -> str:

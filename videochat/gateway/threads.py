@@ -5,20 +5,22 @@ Not Channels' `database_sync_to_async`, which runs every ORM call of the process
 thread, nor asyncio's default executor (CPU count + 4 threads): with hundreds of sockets
 sending at once, either one queues each message behind the others' round trips
 (bench/chat.py measured seconds of latency). A call here is one self-contained unit (a
-service function); it holds no transaction open between calls, so any thread will do. Each
-thread keeps its own database connection."""
+service function); it holds no transaction open between calls, so any thread will do.
+
+A call that used PostgreSQL gives its connection back to the process's connection pool when
+it ends, as a request does, so the threads hold none between calls: the process's HTTP
+requests and socket calls together never hold more than DATABASE_POOL_MAX_SIZE, and both
+queue for the same connections in arrival order. Taking a connection from the pool does not
+check it when it was taken less than a second ago (videochat/postgresql/base.py)."""
 
 import asyncio
-import threading
-import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache, partial
-from threading import Barrier
 from typing import ParamSpec, TypeVar
 
 from django.conf import settings
-from django.db import close_old_connections, connections
+from django.db import connections
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -29,24 +31,11 @@ def _executor() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=settings.GATEWAY_THREADS, thread_name_prefix="gateway")
 
 
-# Django checks connections around every request (close_old_connections: CONN_MAX_AGE,
-# connections broken by errors and, with CONN_HEALTH_CHECKS, a `SELECT 1` before the next
-# query). Around every socket frame that `SELECT 1` cost more than the frame's own query, so
-# a pool thread checks at most this often, and after every call that failed.
-CHECK_INTERVAL_SECONDS = 1.0
-_last_check = threading.local()
-
-
 def _run(function: Callable[[], R]) -> R:
-    now = time.monotonic()
-    if now - getattr(_last_check, "at", -CHECK_INTERVAL_SECONDS) >= CHECK_INTERVAL_SECONDS:
-        _last_check.at = now
-        close_old_connections()
     try:
         return function()
-    except BaseException:
-        close_old_connections()
-        raise
+    finally:
+        connections.close_all()  # back to the pool (a broken one is discarded there)
 
 
 def blocking(function: Callable[P, R]) -> Callable[P, Awaitable[R]]:
@@ -59,18 +48,3 @@ def blocking(function: Callable[P, R]) -> Callable[P, Awaitable[R]]:
         return await loop.run_in_executor(_executor(), _run, partial(function, *args, **kwargs))
 
     return call
-
-
-def blocking_connections_close() -> None:
-    """Close the database connections of every pool thread (tests do, so that the test
-    database can be dropped). A barrier holds each task until all have started, so every
-    thread of the pool runs exactly one."""
-    size = settings.GATEWAY_THREADS
-    barrier = Barrier(size)
-
-    def close() -> None:
-        barrier.wait(timeout=10)
-        connections.close_all()
-
-    for future in [_executor().submit(close) for _ in range(size)]:
-        future.result()

@@ -1,18 +1,21 @@
-"""The gateway's thread pool (`blocking`): ORM calls work from any of its threads, and a
-database connection the server dropped is replaced instead of failing every later call."""
+"""The gateway's thread pool (`blocking`): ORM calls work from any of its threads, give their
+connection back to the process's pool when they end, and a connection the server dropped is
+replaced without failing a call."""
 
 import asyncio
 import time
+from typing import cast
 
 import psycopg
 import pytest
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import DatabaseError, connection
+from django.db import connection
 
 from accounts.models import User
 from videochat.gateway import blocking
 from videochat.gateway.testing import sync_thread_connections_closed  # noqa: F401
+from videochat.postgresql import base
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -29,19 +32,36 @@ def _terminate(pids: set[int]) -> None:
         admin.execute("SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) pid", [list(pids)])
 
 
+def _taken() -> int:
+    """Connections of this process's pool that are out of it (in use)."""
+    pool = cast(base.DatabaseWrapper, connection).pool
+    assert pool is not None
+    stats = pool.get_stats()
+    return stats["pool_size"] - stats["pool_available"]
+
+
 async def _on_every_thread() -> list[int | BaseException]:
-    """One call per pool thread (each holds its thread while the others start)."""
+    """One call per gateway thread (each holds its thread while the others start)."""
     calls = (blocking(_backend_pid)() for _ in range(settings.GATEWAY_THREADS))
     return await asyncio.gather(*calls, return_exceptions=True)
 
 
-async def test_a_dropped_connection_fails_one_call_and_is_replaced(alice):
-    pids = {pid for pid in await _on_every_thread() if isinstance(pid, int)}
-    assert len(pids) == settings.GATEWAY_THREADS  # a connection of its own per thread
-    await sync_to_async(_terminate, thread_sensitive=False)(pids)
+async def test_calls_give_their_connection_back_to_the_pool(alice):
+    taken_before = await sync_to_async(_taken)()
+    pids = await _on_every_thread()
+    assert all(isinstance(pid, int) for pid in pids), pids
+    # 16 threads, at most DATABASE_POOL_MAX_SIZE (10) connections among them.
+    assert len(set(pids)) <= settings.DATABASE_POOL_MAX_SIZE < settings.GATEWAY_THREADS
+    assert await sync_to_async(_taken)() == taken_before
+    assert await blocking(User.objects.count)() == 1
 
-    first = await _on_every_thread()  # may fail: the health check runs once a second
-    assert all(isinstance(r, int | DatabaseError) for r in first), first
+
+async def test_a_dropped_connection_is_replaced_without_failing_a_call(alice, monkeypatch):
+    pids = {pid for pid in await _on_every_thread() if isinstance(pid, int)}
+    await sync_to_async(_terminate, thread_sensitive=False)(pids)
+    # As if the connections had been idle for a while (no waiting in a test).
+    monkeypatch.setattr(base, "CHECK_INTERVAL_SECONDS", 0.0)
+
     again = await _on_every_thread()
     assert all(isinstance(pid, int) for pid in again), again
     assert not pids & set(again)  # new connections

@@ -60,6 +60,9 @@ def test_production_starts_with_both():
         ("CALL_BILLING_PERIOD_SECONDS", "0", "below the minimum"),
         ("REDIS_URL", "localhost:6379", "is not a URL"),
         ("DATABASE_URL", "mysql://127.0.0.1/videochat", "is not a URL"),
+        ("DATABASE_POOL_MAX_SIZE", "0", "below the minimum"),
+        ("DATABASE_POOL_MIN_SIZE", "11", "above the maximum 10"),
+        ("DATABASE_POOL_TIMEOUT_SECONDS", "0", "below the minimum"),
     ],
 )
 def test_bad_values_are_refused_with_the_variable_named(name, value, message):
