@@ -1,4 +1,5 @@
-"""PostgreSQL for the test suite: Django's backend with a cheaper flush.
+"""PostgreSQL for the test suite: the project's backend (videochat.postgresql, Django's with
+its connection pool) with a cheaper flush.
 
 After every `transactional_db` test Django empties all tables with one TRUNCATE, which on
 PostgreSQL creates new files for every table and syncs them at commit: about a second per
@@ -10,7 +11,9 @@ when every row is gone)."""
 from collections.abc import Sequence
 
 from django.core.management.color import Style
-from django.db.backends.postgresql import base, operations
+from django.db.backends.postgresql import operations
+
+from videochat.postgresql import base
 
 
 class DatabaseOperations(operations.DatabaseOperations):
