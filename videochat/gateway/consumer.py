@@ -134,10 +134,7 @@ class GatewayConsumer(AsyncJsonWebsocketConsumer):
             ref = read_ref(payload)
             event_type, data = read_event(payload)
             if not allowed:
-                raise RateLimited(
-                    "Too many frames; slow down.",
-                    details={"retry_after": round(self.bucket.wait(), 3)},
-                )
+                raise RateLimited("Too many frames; slow down.", retry_after=self.bucket.wait())
             result = await self.dispatch_event(event_type, data)
             if ref is None:
                 return
