@@ -26,6 +26,7 @@ from videochat.errors import (
     error_body,
 )
 from videochat.gateway.frames import (
+    FrameTooLarge,
     Ref,
     ack_frame,
     decode_frame,
@@ -140,6 +141,8 @@ class GatewayConsumer(AsyncJsonWebsocketConsumer):
                 return
             text = encode_frame(ack_frame(ref, result))
         except Exception as exc:
+            if isinstance(exc, FrameTooLarge):
+                ref = exc.ref
             text = encode_frame(error_frame(ref, self.error_body_for(exc, event_type)))
         await self.send(text_data=text)
 
