@@ -257,6 +257,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "wallet.tasks.ledger_reconcile",
         "schedule": crontab(hour=3, minute=17),
     },
+    "tokens-flush-expired": {
+        "task": "accounts.tasks.tokens_flush_expired",
+        "schedule": crontab(hour=4, minute=7),
+    },
 }
 CELERY_TIMEZONE = "UTC"
 
