@@ -267,14 +267,17 @@ class PaymentEvent(models.Model):
 
 class Withdrawal(models.Model):
     """A host cashing out coins: held at once, then approved and paid, or rejected and
-    refunded."""
+    refunded, or approved, failed (the payout gave up) and refunded."""
 
     class Status(models.TextChoices):
         PENDING = "pending"
         APPROVED = "approved"
         PAID = "paid"
         REJECTED = "rejected"
+        FAILED = "failed"
+        REFUNDED = "refunded"
 
+    # What blocks a new request. Not `failed`: staff settle it, the host need not wait.
     OPEN_STATUSES = [Status.PENDING, Status.APPROVED]
 
     user = models.ForeignKey(
@@ -304,6 +307,17 @@ class Withdrawal(models.Model):
     payout_attempts = models.PositiveSmallIntegerField(default=0)
     payout_error = models.CharField(max_length=300, blank=True)
     paid_at = models.DateTimeField(null=True, blank=True)
+    # When the payout sweep gave up (status `failed`).
+    failed_at = models.DateTimeField(null=True, blank=True)
+    refunded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="withdrawals_refunded",
+    )
+    refunded_at = models.DateTimeField(null=True, blank=True)
+    refund_reason = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
