@@ -256,10 +256,22 @@ class PaymentEvent(models.Model):
     )
     outcome = models.CharField(max_length=20, choices=Outcome.choices)
     body = models.TextField(help_text="The raw body as received (truncated to 10 kB).")
+    body_sha256 = models.CharField(
+        max_length=64, blank=True, help_text="Hex SHA-256 of the whole raw body."
+    )
     received_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
         ordering = ["-id"]
+        constraints = [
+            # Deliveries that failed verification can come from anyone: each distinct body is
+            # kept once per outcome (rows from before the hash existed have none).
+            models.UniqueConstraint(
+                fields=["provider", "outcome", "body_sha256"],
+                condition=Q(outcome__in=["bad_signature", "malformed"]) & ~Q(body_sha256=""),
+                name="payment_event_refused_body_once",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.provider} {self.event_type or '?'} -> {self.outcome}"
