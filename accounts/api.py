@@ -11,7 +11,12 @@ from rest_framework.views import APIView
 from rest_framework_simplejwt.serializers import TokenRefreshSerializer
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
-from accounts.discovery import Found, presence_nearby_page, presence_online_page
+from accounts.discovery import (
+    NEARBY_OFFSET_MAX,
+    Found,
+    presence_nearby_page,
+    presence_online_page,
+)
 from accounts.matchmaking import match_find
 from accounts.selectors import user_get_visible
 from accounts.serializers import (
@@ -253,7 +258,9 @@ class PresenceNearbyApi(APIView):
             radius_km=data["radius_km"],
             role=data.get("role"),
             gender=data.get("gender"),
-            offset=cursor_decode(data["cursor"]) if "cursor" in data else 0,
+            offset=(
+                cursor_decode(data["cursor"], maximum=NEARBY_OFFSET_MAX) if "cursor" in data else 0
+            ),
             limit=data["limit"],
         )
         return _page(found, resume, NearbyUserSerializer)

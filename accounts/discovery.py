@@ -22,6 +22,9 @@ from accounts.presence import (
 # whole index in one request.
 SCAN_MAX = 1000
 CHUNK = 200
+# The deepest position a nearby page may start at: Redis sorts everything before it on every
+# page, and its COUNT must stay a sane integer. The list ends there.
+NEARBY_OFFSET_MAX = 100_000
 
 
 @dataclass(frozen=True)
@@ -94,7 +97,7 @@ def presence_nearby_page(
     first `offset` positions of the map index. Returns the page and the offset to go on
     from, or None at the end. Redis sorts by distance from the start on every page, so a
     deep page costs more than the first; users who move between two pages may repeat or
-    be skipped, as in any live list."""
+    be skipped, as in any live list. The list ends at NEARBY_OFFSET_MAX."""
     end = offset + SCAN_MAX
     hits = presence_nearby(lat=lat, lon=lon, radius_km=radius_km, count=end)
     window = hits[offset:]
@@ -104,5 +107,10 @@ def presence_nearby_page(
         if user_id in users:
             found.append(Found(users[user_id], statuses[user_id], round(distance, 3)))
             if len(found) == limit:
-                return found, position if position < len(hits) or len(hits) == end else None
-    return found, end if len(hits) == end else None
+                more = position < len(hits) or len(hits) == end
+                return found, _within_nearby(position) if more else None
+    return found, _within_nearby(end) if len(hits) == end else None
+
+
+def _within_nearby(offset: int) -> int | None:
+    return offset if offset <= NEARBY_OFFSET_MAX else None

@@ -218,7 +218,10 @@ class PresenceFilterIn(serializers.Serializer):
 
 
 class PresencePageIn(PresenceFilterIn):
-    cursor = serializers.CharField(required=False, help_text="The `next` value of a page.")
+    # Blank is let through to the cursor check, which refuses it like any other bad cursor.
+    cursor = serializers.CharField(
+        required=False, allow_blank=True, help_text="The `next` value of a page."
+    )
     limit = serializers.IntegerField(min_value=1, max_value=100, default=20)
 
 

@@ -2,6 +2,7 @@
 
 from celery import shared_task
 from django.conf import settings
+from django.core.management import call_command
 
 from accounts import presence
 
@@ -11,3 +12,11 @@ from accounts import presence
 def presence_sweep() -> int:
     """Announce offline the users whose sockets timed out (accounts.presence.presence_sweep)."""
     return presence.presence_sweep()
+
+
+@shared_task
+def tokens_flush_expired() -> None:
+    """Beat, daily: delete refresh tokens past their expiry from SimpleJWT's outstanding list
+    (their blacklist entries go with them). An expired token is refused anyway; without this
+    every login and every refresh would add a row forever."""
+    call_command("flushexpiredtokens")

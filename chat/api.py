@@ -69,11 +69,13 @@ class ConversationMessagesApi(APIView):
     )
     def get(self, request: Request, conversation_id: str) -> Response:
         params = request.query_params
+        param = "before" if "before" in params else "cursor"
         items, next_cursor = message_list_for(
             conversation_id=conversation_id,
             user_id=caller(request).pk,
-            before=params.get("before") or params.get("cursor"),
+            before=params.get(param),
             limit=page_limit(params.get("limit")),
+            param=param,
         )
         return Response({"results": [message_data(m) for m in items], "next": next_cursor})
 

@@ -71,12 +71,13 @@ def page_limit(raw: str | None) -> int:
 
 
 def conversation_list_for(
-    *, user_id: int, before: str | None, limit: int
+    *, user_id: int, before: str | None, limit: int, param: str = "cursor"
 ) -> tuple[list[Conversation], str | None]:
-    """Most recent first; `before` is the last conversation id of the previous page."""
+    """Most recent first; `before` is the last conversation id of the previous page (None:
+    the first page). A `before` that is not one is ValidationFailed on `param`."""
     query = Conversation.objects(participants=user_id, last_message__ne=None)
-    if before:
-        anchor = _anchor(Conversation, before, participants=user_id)
+    if before is not None:
+        anchor = _anchor(Conversation, before, param, participants=user_id)
         query = query.filter(
             __raw__={
                 "$or": [
@@ -90,13 +91,14 @@ def conversation_list_for(
 
 
 def message_list_for(
-    *, conversation_id: str, user_id: int, before: str | None, limit: int
+    *, conversation_id: str, user_id: int, before: str | None, limit: int, param: str = "before"
 ) -> tuple[list[Message], str | None]:
-    """Newest first; `before` is a message id: the page holds only older messages."""
+    """Newest first; `before` is a message id: the page holds only older messages (None:
+    the newest). A `before` that is not one of them is ValidationFailed on `param`."""
     conversation = conversation_get_for(conversation_id=conversation_id, user_id=user_id)
     query = Message.objects(conversation_id=str(conversation.id))
-    if before:
-        anchor = _anchor(Message, before, conversation_id=str(conversation.id))
+    if before is not None:
+        anchor = _anchor(Message, before, param, conversation_id=str(conversation.id))
         query = query.filter(
             __raw__={
                 "$or": [
@@ -109,11 +111,11 @@ def message_list_for(
     return items[:limit], (str(items[limit - 1].id) if len(items) > limit else None)
 
 
-def _anchor(document: Any, raw_id: str, **scope: Any) -> Any:
+def _anchor(document: Any, raw_id: str, param: str, **scope: Any) -> Any:
     anchor = document.objects(id=raw_id, **scope).first() if ObjectId.is_valid(raw_id) else None
     if anchor is None:
         raise ValidationFailed(
-            "The request is not valid.", details={"before": ["Not an id from this list."]}
+            "The request is not valid.", details={param: ["Not an id from this list."]}
         )
     return anchor
 

@@ -12,7 +12,8 @@ they see what a `django_db(transaction=True)` test commits), and TEST_RUN_ID's R
         status, body = servers.request("GET", "/api/v1/wallet", token=...)
 
 `web=2` starts two web servers (`servers.ports`, processes "web" and "web2") on the same
-stores; `web=False, worker=True` a worker alone. `run_python` runs a snippet in a fresh
+stores; `web=False, worker=True` a worker alone; `web_command=` serves with another command
+line (e.g. `make run`'s, to test what it logs). `run_python` runs a snippet in a fresh
 interpreter with the test settings.
 
 Every process gets a session of its own and is stopped with its whole process group (the
@@ -29,7 +30,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -224,8 +225,16 @@ def _web_name(index: int) -> str:
     return "web" if index == 0 else f"web{index + 1}"
 
 
+WebCommand = Callable[[int], list[str]]
+
+
 def _commands(
-    ports: list[int], worker: bool, beat: bool, static: bool, tmp_path: Path
+    ports: list[int],
+    worker: bool,
+    beat: bool,
+    static: bool,
+    tmp_path: Path,
+    web_command: WebCommand | None,
 ) -> dict[str, list[str]]:
     python = sys.executable
     app = (
@@ -235,7 +244,8 @@ def _commands(
     )
     web = [python, "-m", "uvicorn", *app, "--host", HOST, "--lifespan", "off",
            "--log-level", "warning", "--timeout-graceful-shutdown", "3"]  # fmt: skip
-    webs = {_web_name(i): [*web, "--port", str(port)] for i, port in enumerate(ports)}
+    command = web_command or (lambda port: [*web, "--port", str(port)])
+    webs = {_web_name(i): command(port) for i, port in enumerate(ports)}
     others = {
         "worker": [python, "-m", "celery", "-A", "videochat", "worker", "--loglevel", "INFO",
                    "--concurrency", "2", "--without-gossip", "--without-mingle",
@@ -274,15 +284,18 @@ def running_servers(
     beat: bool = False,
     static: bool = True,
     env: dict[str, str] | None = None,
+    web_command: WebCommand | None = None,
 ) -> Iterator[Servers]:
     """Start the asked-for processes (in parallel), wait until each is ready (web: /healthz
     answers 200; worker: " ready."; beat: "Starting..."), yield, then stop them all. `web`
     is how many web servers (True: one); `env` adds settings (e.g.
-    CALL_BILLING_PERIOD_SECONDS) to every process; logs land in `tmp_path`."""
+    CALL_BILLING_PERIOD_SECONDS) to every process; `web_command(port)` replaces the web
+    servers' command line (`static` then does not apply); logs land in `tmp_path`."""
     environment = server_env(**(env or {}))
     started = Servers(ports=[free_port() for _ in range(int(web))])
     try:
-        for name, command in _commands(started.ports, worker, beat, static, tmp_path).items():
+        commands = _commands(started.ports, worker, beat, static, tmp_path, web_command)
+        for name, command in commands.items():
             started.processes[name] = _start(name, command, environment, tmp_path / f"{name}.log")
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         for index, port in enumerate(started.ports):

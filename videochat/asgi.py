@@ -16,6 +16,10 @@ from django.urls import path  # noqa: E402
 
 from videochat.gateway.auth import JWTAuthMiddleware  # noqa: E402
 from videochat.gateway.consumer import GatewayConsumer  # noqa: E402
+from videochat.logs import redact_server_logs  # noqa: E402
+
+# Sockets may carry their access token in the URL: the server's request lines must not.
+redact_server_logs()
 
 if settings.DEBUG:
     # Development only: production serves /static/ from nginx (deploy/nginx.conf).

@@ -61,6 +61,23 @@ def env_int(
     return number
 
 
+_RATE_UNITS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60,
+               "h": 3600, "hour": 3600, "d": 86400, "day": 86400}  # fmt: skip
+
+
+def env_rate(name: str, default: str) -> tuple[int, int]:
+    """A rate like DRF's throttle rates, `<count>/<unit>` (`30/min`; units s, min, hour,
+    day), as (count, window seconds)."""
+    value = env_str(name, default)
+    assert value is not None
+    count, _, unit = value.partition("/")
+    if not count.strip().isdigit() or int(count) < 1 or unit.strip() not in _RATE_UNITS:
+        raise ImproperlyConfigured(
+            f"{name}={value!r} is not a rate like 30/min (units: s, min, hour, day)"
+        )
+    return int(count), _RATE_UNITS[unit.strip()]
+
+
 def env_list(name: str, default: list[str] | None = None) -> list[str]:
     value = _raw(name)
     if value is None:

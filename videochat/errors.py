@@ -8,6 +8,7 @@ through `error_body()`, so no client ever sees an HTML page or a framework's own
 """
 
 import logging
+import math
 from io import BytesIO
 from typing import Any
 
@@ -46,6 +47,10 @@ class ApplicationError(Exception):
         if status is not None:
             self.status = status
 
+    def headers(self) -> dict[str, str]:
+        """HTTP headers a REST answer with this error carries."""
+        return {}
+
 
 class ValidationFailed(ApplicationError):
     code, status = "validation_error", 400
@@ -79,8 +84,31 @@ class IdempotencyMismatch(ApplicationError):
     code, status = "idempotency_mismatch", 409
 
 
+def retry_after_seconds(wait: float | None) -> int:
+    """What every 429 tells the client to wait: whole seconds, rounded up, at least 1 (also
+    when the limiter cannot say)."""
+    return 1 if wait is None else max(1, math.ceil(wait))
+
+
 class RateLimited(ApplicationError):
+    """Too many requests. Every limiter raises this with the seconds until the client may
+    try again; REST answers it with `Retry-After` and the socket with the same body, both
+    with an integer `details.retry_after`."""
+
     code, status = "rate_limited", 429
+
+    def __init__(
+        self,
+        message: str = "Too many requests; slow down.",
+        *,
+        retry_after: float | None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        self.retry_after = retry_after_seconds(retry_after)
+        super().__init__(message, details={**(details or {}), "retry_after": self.retry_after})
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
 
 
 class ServiceUnavailable(ApplicationError):
@@ -129,7 +157,6 @@ _DRF_CODES: list[tuple[type[Exception], int, str]] = [
     (drf.AuthenticationFailed, 401, "not_authenticated"),
     (drf.PermissionDenied, 403, "permission_denied"),
     (drf.NotFound, 404, "not_found"),
-    (drf.Throttled, 429, "rate_limited"),
     (drf.ParseError, 400, "validation_error"),
     (drf.ValidationError, 400, "validation_error"),
     (drf.MethodNotAllowed, 405, "method_not_allowed"),
@@ -142,14 +169,7 @@ def _drf_details(exc: drf.APIException) -> dict[str, Any]:
     if isinstance(exc, drf.ValidationError):
         detail = exc.detail
         return detail if isinstance(detail, dict) else {"non_field_errors": detail}
-    wait = _throttle_wait(exc)
-    return {"retry_after": wait} if wait is not None else {}
-
-
-def _throttle_wait(exc: drf.APIException) -> int | None:
-    """Whole seconds until a throttled client may retry (DRF gives a float or None)."""
-    wait = getattr(exc, "wait", None) if isinstance(exc, drf.Throttled) else None
-    return None if wait is None else int(wait) + 1
+    return {}
 
 
 def _drf_message(exc: drf.APIException) -> str:
@@ -168,8 +188,13 @@ def _drf_message(exc: drf.APIException) -> str:
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     """DRF's EXCEPTION_HANDLER: every error raised in a view leaves in the one shape."""
     headers: dict[str, str] = {}
+    if isinstance(exc, drf.Throttled):
+        # DRF's throttles answer like every other limiter.
+        exc = RateLimited(retry_after=getattr(exc, "wait", None))
     if isinstance(exc, ApplicationError):
-        return Response(error_body(exc.code, exc.message, exc.details), status=exc.status)
+        return Response(
+            error_body(exc.code, exc.message, exc.details), status=exc.status, headers=exc.headers()
+        )
     if isinstance(exc, Http404):
         exc = drf.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
@@ -184,9 +209,6 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
                 break
         if getattr(exc, "auth_header", None):
             headers["WWW-Authenticate"] = exc.auth_header  # type: ignore[attr-defined]
-        wait = _throttle_wait(exc)
-        if wait is not None:
-            headers["Retry-After"] = str(wait)
         return Response(
             error_body(str(code), _drf_message(exc), _drf_details(exc)),
             status=status,

@@ -20,6 +20,8 @@ from rest_framework.views import APIView
 from videochat.errors import ValidationFailed
 
 _CANONICAL_ID = re.compile(r"[1-9][0-9]{0,18}")
+# Ids are PostgreSQL bigints; nothing above fits a row, a Redis count or an offset.
+CURSOR_MAX = 2**63 - 1
 
 
 def cursor_encode(pk: int) -> str:
@@ -27,9 +29,10 @@ def cursor_encode(pk: int) -> str:
     return base64.urlsafe_b64encode(str(pk).encode()).decode().rstrip("=")
 
 
-def cursor_decode(cursor: str) -> int:
-    """The row id inside a cursor; ValidationFailed for anything `cursor_encode` did not
-    make, so a garbled or hand-made cursor is a 400 rather than a silent wrong page."""
+def cursor_decode(cursor: str, *, maximum: int = CURSOR_MAX) -> int:
+    """The row id (or position) inside a cursor; ValidationFailed for anything
+    `cursor_encode` did not make or that is above `maximum`, so a garbled or hand-made
+    cursor is a 400 rather than a silent wrong page or a store's error."""
     invalid = ValidationFailed(
         "The cursor is not valid.", details={"cursor": ["Use the `next` value of a page."]}
     )
@@ -40,6 +43,8 @@ def cursor_decode(cursor: str) -> int:
     # Canonical digits only, re-encoding to the same text: no sign, spaces, `_` or leading
     # zeros that int() would quietly accept.
     if not _CANONICAL_ID.fullmatch(raw) or cursor_encode(int(raw)) != cursor:
+        raise invalid
+    if int(raw) > maximum:
         raise invalid
     return int(raw)
 

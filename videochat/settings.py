@@ -14,6 +14,7 @@ from videochat.env import (
     env_bool,
     env_int,
     env_list,
+    env_rate,
     env_required,
     env_str,
     env_url,
@@ -237,6 +238,9 @@ WITHDRAWAL_GOOD_STANDING_DAYS = env_int("WITHDRAWAL_GOOD_STANDING_DAYS", 30, min
 # Outside providers behind our interfaces; "sandbox" is the built-in test double.
 PAYMENT_PROVIDERS = env_list("PAYMENT_PROVIDERS", ["sandbox"])
 PAYOUT_PROVIDER = env_str("PAYOUT_PROVIDER", "sandbox") or "sandbox"
+# Webhook deliveries that fail verification, per client address: (count, window seconds).
+# Valid deliveries are never counted.
+PAYMENT_WEBHOOK_REFUSED_RATE = env_rate("THROTTLE_PAYMENT_WEBHOOK_REFUSED", "30/min")
 
 # A socket's presence key lives this long unless refreshed (clients heartbeat every 30 s).
 PRESENCE_TTL_SECONDS = env_int("PRESENCE_TTL_SECONDS", 60, minimum=5)
@@ -281,6 +285,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "ledger-reconcile": {
         "task": "wallet.tasks.ledger_reconcile",
         "schedule": crontab(hour=3, minute=17),
+    },
+    "tokens-flush-expired": {
+        "task": "accounts.tasks.tokens_flush_expired",
+        "schedule": crontab(hour=4, minute=7),
     },
 }
 CELERY_TIMEZONE = "UTC"

@@ -1,6 +1,7 @@
-"""Staff's side of withdrawals: review the queue, approve, reject with a refund, and send
-payouts that kept failing back to the sweep. Every change goes through the services in
-`wallet.withdrawals`; nothing here edits a withdrawal or a balance directly."""
+"""Staff's side of withdrawals: review the queue, approve, reject with a refund, and settle
+payouts that failed (refund them after a confirmation page, or send them back to the sweep).
+Every change goes through the services in `wallet.withdrawals`; nothing here edits a
+withdrawal or a balance directly."""
 
 from collections.abc import Callable
 
@@ -9,43 +10,44 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
 
 from accounts.models import User
 from videochat.errors import ApplicationError
 from wallet.models import Withdrawal
 from wallet.withdrawals import (
-    PAYOUT_MAX_ATTEMPTS,
+    REASON_MAX,
     withdrawal_approve,
     withdrawal_payout_retry,
+    withdrawal_refund,
     withdrawal_reject,
 )
 
 
 class WithdrawalActionForm(helpers.ActionForm):
-    # Shown beside the action menu: the reason a rejection gives the host.
+    # Shown beside the action menu: the reason a rejection (or a refund) gives the host. No
+    # max_length here: the admin would then drop an overlong one as "no action selected";
+    # the action says what is wrong instead.
     reason = forms.CharField(
-        max_length=200,
         required=False,
-        label="Rejection reason",
+        label="Reason for the host",
         widget=forms.TextInput(attrs={"size": 40}),
     )
 
 
-class PayoutStuckFilter(admin.SimpleListFilter):
+class PayoutFailingFilter(admin.SimpleListFilter):
     title = "payout"
     parameter_name = "payout"
 
     def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
-        return [("stuck", f"Stuck (failed {PAYOUT_MAX_ATTEMPTS} times)"), ("failing", "Failing")]
+        # Those that gave up are the status `failed`.
+        return [("failing", "Failing (the sweep retries)")]
 
     def queryset(
         self, request: HttpRequest, queryset: QuerySet[Withdrawal]
     ) -> QuerySet[Withdrawal]:
-        approved = queryset.filter(status=Withdrawal.Status.APPROVED)
-        if self.value() == "stuck":
-            return approved.filter(payout_attempts__gte=PAYOUT_MAX_ATTEMPTS)
         if self.value() == "failing":
-            return approved.exclude(payout_error="")
+            return queryset.filter(status=Withdrawal.Status.APPROVED).exclude(payout_error="")
         return queryset
 
 
@@ -65,7 +67,7 @@ class WithdrawalAdmin(admin.ModelAdmin):
         "paid_at",
         "payout_attempts",
     )
-    list_filter = ("status", "auto_approved", PayoutStuckFilter, "created_at")
+    list_filter = ("status", "auto_approved", PayoutFailingFilter, "created_at")
     list_select_related = ("user",)
     search_fields = ("user__email",)
     date_hierarchy = "created_at"
@@ -77,12 +79,13 @@ class WithdrawalAdmin(admin.ModelAdmin):
         ),
         (
             "Payout",
-            {"fields": ("payout_attempts", "payout_error", "payout_ref", "paid_at")},
+            {"fields": ("payout_attempts", "payout_error", "payout_ref", "paid_at", "failed_at")},
         ),
+        ("Refund", {"fields": ("refunded_by", "refunded_at", "refund_reason")}),
         ("Ledger", {"fields": ("hold_wallet", "hold", "settlement")}),
     )
     action_form = WithdrawalActionForm
-    actions = ("approve_selected", "reject_selected", "retry_payout")
+    actions = ("approve_selected", "reject_selected", "refund_selected", "retry_payout")
 
     @admin.display(description="User", ordering="user__email")
     def user_email(self, withdrawal: Withdrawal) -> str:
@@ -114,14 +117,8 @@ class WithdrawalAdmin(admin.ModelAdmin):
 
     @admin.action(description="Reject selected withdrawals (refund)", permissions=["review"])
     def reject_selected(self, request: HttpRequest, queryset: QuerySet[Withdrawal]) -> None:
-        reason = request.POST.get("reason", "").strip()
-        if not reason or len(reason) > 200:
-            self.message_user(
-                request,
-                "Write a rejection reason (up to 200 characters) for the host; "
-                "nothing was rejected.",
-                messages.ERROR,
-            )
+        reason = self._reason(request, "a rejection reason", "nothing was rejected")
+        if reason is None:
             return
         staff = _staff(request)
         self._apply(
@@ -131,7 +128,38 @@ class WithdrawalAdmin(admin.ModelAdmin):
             lambda pk: withdrawal_reject(withdrawal_id=pk, staff=staff, reason=reason),
         )
 
-    @admin.action(description="Retry payout of selected stuck withdrawals", permissions=["review"])
+    @admin.action(description="Refund selected failed withdrawals", permissions=["review"])
+    def refund_selected(
+        self, request: HttpRequest, queryset: QuerySet[Withdrawal]
+    ) -> TemplateResponse | None:
+        """First a confirmation page (the withdrawals, their payout errors, a reason), then
+        the refunds. A second submit (a double click) finds them refunded: coins move once."""
+        if request.POST.get("post") != "yes":
+            context = {
+                **self.admin_site.each_context(request),
+                "title": "Refund failed withdrawals",
+                "opts": self.model._meta,
+                "withdrawals": queryset.select_related("user").order_by("pk"),
+                "reason": request.POST.get("reason", ""),
+                "reason_max": REASON_MAX,
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            }
+            return TemplateResponse(
+                request, "admin/wallet/withdrawal/refund_confirmation.html", context
+            )
+        reason = self._reason(request, "a reason", "nothing was refunded")
+        if reason is None:
+            return None
+        staff = _staff(request)
+        self._apply(
+            request,
+            queryset,
+            "Refunded",
+            lambda pk: withdrawal_refund(withdrawal_id=pk, staff=staff, reason=reason),
+        )
+        return None
+
+    @admin.action(description="Retry payout of selected failed withdrawals", permissions=["review"])
     def retry_payout(self, request: HttpRequest, queryset: QuerySet[Withdrawal]) -> None:
         staff = _staff(request)
         self._apply(
@@ -140,6 +168,19 @@ class WithdrawalAdmin(admin.ModelAdmin):
             "Sent back to the payout sweep",
             lambda pk: withdrawal_payout_retry(withdrawal_id=pk, staff=staff),
         )
+
+    def _reason(self, request: HttpRequest, what: str, nothing: str) -> str | None:
+        """The reason typed for the host, or None (and an error message) when it is empty
+        or too long; the services check it again."""
+        reason = request.POST.get("reason", "").strip()
+        if reason and len(reason) <= REASON_MAX:
+            return reason
+        self.message_user(
+            request,
+            f"Write {what} (up to {REASON_MAX} characters) for the host; {nothing}.",
+            messages.ERROR,
+        )
+        return None
 
     def _apply(
         self,

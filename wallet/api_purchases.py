@@ -8,6 +8,7 @@ from rest_framework import status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
 from videochat.errors import PayloadTooLarge
@@ -93,8 +94,10 @@ class PaymentWebhookApi(APIView):
         "`payment.succeeded` with the purchase's exact amount and currency credits its coins "
         "once; `payment.failed` marks a pending purchase failed. Every delivery is recorded. "
         "Valid deliveries always answer 200 with what they did, so the provider stops "
-        "retrying; a bad signature or a malformed body is 400 and changes nothing; an unknown "
-        "provider is 404.",
+        "retrying; a bad signature or a malformed body is 400 and changes nothing (stored once "
+        "per distinct body); more of those from one address than THROTTLE_PAYMENT_WEBHOOK_"
+        "REFUSED allows are 429 (valid deliveries are never limited); an unknown provider is "
+        "404.",
         request=SandboxWebhookEventSerializer,
         parameters=[
             OpenApiParameter(
@@ -112,10 +115,14 @@ class PaymentWebhookApi(APIView):
                 description="A configured payment provider, e.g. `sandbox`.",
             ),
         ],
-        responses={200: PaymentWebhookResultSerializer, **error_responses(400, 404, 413)},
+        responses={200: PaymentWebhookResultSerializer, **error_responses(400, 404, 413, 429)},
     )
     def post(self, request: Request, provider: str) -> Response:
         event = payment_webhook_receive(
-            provider_name=provider, raw_body=_raw_body(request), headers=request.headers
+            provider_name=provider,
+            raw_body=_raw_body(request),
+            headers=request.headers,
+            # DRF's client address: the peer, or the hop NUM_PROXIES back in X-Forwarded-For.
+            client=BaseThrottle().get_ident(request),
         )
         return Response(PaymentWebhookResultSerializer({"status": event.outcome}).data)

@@ -256,10 +256,22 @@ class PaymentEvent(models.Model):
     )
     outcome = models.CharField(max_length=20, choices=Outcome.choices)
     body = models.TextField(help_text="The raw body as received (truncated to 10 kB).")
+    body_sha256 = models.CharField(
+        max_length=64, blank=True, help_text="Hex SHA-256 of the whole raw body."
+    )
     received_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
         ordering = ["-id"]
+        constraints = [
+            # Deliveries that failed verification can come from anyone: each distinct body is
+            # kept once per outcome (rows from before the hash existed have none).
+            models.UniqueConstraint(
+                fields=["provider", "outcome", "body_sha256"],
+                condition=Q(outcome__in=["bad_signature", "malformed"]) & ~Q(body_sha256=""),
+                name="payment_event_refused_body_once",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.provider} {self.event_type or '?'} -> {self.outcome}"
@@ -267,14 +279,17 @@ class PaymentEvent(models.Model):
 
 class Withdrawal(models.Model):
     """A host cashing out coins: held at once, then approved and paid, or rejected and
-    refunded."""
+    refunded, or approved, failed (the payout gave up) and refunded."""
 
     class Status(models.TextChoices):
         PENDING = "pending"
         APPROVED = "approved"
         PAID = "paid"
         REJECTED = "rejected"
+        FAILED = "failed"
+        REFUNDED = "refunded"
 
+    # What blocks a new request. Not `failed`: staff settle it, the host need not wait.
     OPEN_STATUSES = [Status.PENDING, Status.APPROVED]
 
     user = models.ForeignKey(
@@ -304,6 +319,17 @@ class Withdrawal(models.Model):
     payout_attempts = models.PositiveSmallIntegerField(default=0)
     payout_error = models.CharField(max_length=300, blank=True)
     paid_at = models.DateTimeField(null=True, blank=True)
+    # When the payout sweep gave up (status `failed`).
+    failed_at = models.DateTimeField(null=True, blank=True)
+    refunded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="withdrawals_refunded",
+    )
+    refunded_at = models.DateTimeField(null=True, blank=True)
+    refund_reason = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:

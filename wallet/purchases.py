@@ -9,12 +9,14 @@ Why a purchase credits exactly once:
   skipped the lock could not move the coins twice.
 """
 
+import hashlib
 import logging
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import IntegrityError, transaction
 
@@ -25,6 +27,7 @@ from videochat.errors import (
     ServiceUnavailable,
     ValidationFailed,
 )
+from videochat.ratelimit import rate_limit_hit
 from wallet.models import (
     CoinPackage,
     EntryType,
@@ -133,14 +136,18 @@ def _replay(earlier: Purchase, package_id: int, provider: PaymentProvider) -> Pu
 
 
 def payment_webhook_receive(
-    *, provider_name: str, raw_body: bytes, headers: Mapping[str, str]
+    *, provider_name: str, raw_body: bytes, headers: Mapping[str, str], client: str
 ) -> PaymentEvent:
     """Verify one webhook delivery, act on it, and record it (with what it did). Raises
     NotFound for a provider that is not enabled, and ValidationFailed (after recording and
     logging it) for a bad signature or a malformed body; nothing else changes then.
     Deliveries that are valid but change nothing (duplicates, unknown references,
     mismatched amounts, other event types) are answered normally: providers retry anything
-    else, and retrying would not help."""
+    else, and retrying would not help.
+
+    Refused deliveries can come from anyone: they are counted per `client` address (over
+    PAYMENT_WEBHOOK_REFUSED_RATE they raise RateLimited and are neither recorded nor
+    logged) and recorded once per distinct body. Valid ones are never counted."""
     try:
         provider = _provider(provider_name)
     except UnknownProvider as exc:
@@ -148,14 +155,14 @@ def payment_webhook_receive(
     try:
         event = provider.parse_webhook(raw_body, headers)
     except BadSignature as exc:
+        _refused(provider, raw_body, Outcome.BAD_SIGNATURE, client)
         logger.warning("Payment webhook from %s refused: %s", provider.name, exc)
-        _record(provider, raw_body, Outcome.BAD_SIGNATURE)
         raise ValidationFailed(
             "The webhook signature is not valid.", details={"X-Signature": [str(exc)]}
         ) from exc
     except MalformedWebhook as exc:
+        _refused(provider, raw_body, Outcome.MALFORMED, client)
         logger.warning("Malformed payment webhook from %s: %s", provider.name, exc)
-        _record(provider, raw_body, Outcome.MALFORMED)
         raise ValidationFailed(
             "The webhook body is not a valid event.", details={"body": [str(exc)]}
         ) from exc
@@ -234,7 +241,36 @@ def _payment_failed(purchase: Purchase) -> PaymentEvent.Outcome:
     return Outcome.MARKED_FAILED
 
 
+def _refused(
+    provider: PaymentProvider, raw_body: bytes, outcome: PaymentEvent.Outcome, client: str
+) -> None:
+    """Count a delivery that failed verification against its client address (RateLimited
+    over the limit), then record it unless the same body was refused the same way before."""
+    limit, window = settings.PAYMENT_WEBHOOK_REFUSED_RATE
+    rate_limit_hit(
+        key=f"payments:webhook:refused:{provider.name}:{client}",
+        limit=limit,
+        window=window,
+        message="Too many webhook deliveries failed verification; slow down.",
+    )
+    # ON CONFLICT DO NOTHING on the unique (provider, outcome, body hash) of refused rows.
+    PaymentEvent.objects.bulk_create([_event(provider, raw_body, outcome)], ignore_conflicts=True)
+
+
 def _record(
+    provider: PaymentProvider,
+    raw_body: bytes,
+    outcome: PaymentEvent.Outcome,
+    *,
+    event: WebhookEvent | None = None,
+    purchase: Purchase | None = None,
+) -> PaymentEvent:
+    recorded = _event(provider, raw_body, outcome, event=event, purchase=purchase)
+    recorded.save()
+    return recorded
+
+
+def _event(
     provider: PaymentProvider,
     raw_body: bytes,
     outcome: PaymentEvent.Outcome,
@@ -244,11 +280,12 @@ def _record(
 ) -> PaymentEvent:
     # PostgreSQL text cannot hold NUL; a cut multi-byte character becomes U+FFFD.
     body = raw_body[:EVENT_BODY_KEPT_BYTES].decode("utf-8", errors="replace")
-    return PaymentEvent.objects.create(
+    return PaymentEvent(
         provider=provider.name,
         event_type=event.type if event else "",
         provider_ref=event.provider_ref if event else "",
         purchase=purchase,
         outcome=outcome,
         body=body.replace("\x00", "\ufffd"),
+        body_sha256=hashlib.sha256(raw_body).hexdigest(),
     )

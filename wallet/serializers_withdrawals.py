@@ -44,7 +44,9 @@ class WithdrawalSerializer(serializers.ModelSerializer[Withdrawal]):
     status = WithdrawalStatusField(
         read_only=True,
         help_text="`pending` -> `approved` -> `paid`, or `pending` -> `rejected` (the coins "
-        "come back as a `withdrawal_refund`).",
+        "come back as a `withdrawal_refund`), or `approved` -> `failed` (the payout could not "
+        "be made) -> `refunded` (the coins come back as a `withdrawal_refund`); staff may "
+        "also send a `failed` one back to `approved`.",
     )
     reviewed_at = serializers.DateTimeField(
         read_only=True,
@@ -57,6 +59,17 @@ class WithdrawalSerializer(serializers.ModelSerializer[Withdrawal]):
     rejection_reason = serializers.CharField(
         read_only=True, help_text="Why staff rejected it; empty unless `rejected`."
     )
+    failed_at = serializers.DateTimeField(
+        read_only=True,
+        allow_null=True,
+        help_text="When the payout gave up (`failed`, or `refunded` after failing).",
+    )
+    refunded_at = serializers.DateTimeField(
+        read_only=True, allow_null=True, help_text="When staff returned the coins of a failed one."
+    )
+    refund_reason = serializers.CharField(
+        read_only=True, help_text="Why the coins came back; empty unless `refunded`."
+    )
 
     class Meta:
         model = Withdrawal
@@ -68,5 +81,8 @@ class WithdrawalSerializer(serializers.ModelSerializer[Withdrawal]):
             "reviewed_at",
             "paid_at",
             "rejection_reason",
+            "failed_at",
+            "refunded_at",
+            "refund_reason",
         ]
         read_only_fields = fields

@@ -1,11 +1,13 @@
 """Withdrawals: hosts cashing out coins (API.md, Wallet; docs/withdrawals.md).
 
-`pending -> approved -> paid`, or `pending -> rejected`. The coins leave the host's balance
-the moment she asks, into a withdrawal-hold shard, so they can't be spent while staff decide;
-a rejection refunds them from there, a payout moves them on to the payouts wallet once the
-payout provider has confirmed the money went out. Every movement is a `wallet_transfer`
-keyed by withdrawal and step (`withdrawal:<id>:hold|refund|payout`; the hold by the
-client's Idempotency-Key when it sent one), so none happens twice.
+`pending -> approved -> paid`, or `pending -> rejected`, or `approved -> failed -> refunded`
+(the payout gave up; staff may also send a failed one back to `approved`). The coins leave
+the host's balance the moment she asks, into a withdrawal-hold shard, so they can't be spent
+while staff decide; a rejection or a refund returns them from there, a payout moves them on
+to the payouts wallet once the payout provider has confirmed the money went out. Every
+movement is a `wallet_transfer` keyed by withdrawal and step
+(`withdrawal:<id>:hold|refund|payout`; the hold by the client's Idempotency-Key when it sent
+one), so none happens twice: a withdrawal is rejected or refunded, never both.
 
 Concurrency: each status change locks the withdrawal row and checks the status under the
 lock (approve vs reject: one wins, the other is a Conflict); a payout attempt is claimed by
@@ -32,20 +34,23 @@ from videochat.errors import (
     ValidationFailed,
 )
 from videochat.gateway.notify import notify
-from wallet.models import EntryType, TransactionKind, WalletKind, Withdrawal
+from wallet.models import EntryType, Transaction, TransactionKind, WalletKind, Withdrawal
 from wallet.payout_providers import PayoutRequest, payout_provider
 from wallet.serializers_withdrawals import WithdrawalSerializer
 from wallet.services import Leg, system_wallet_id, wallet_ensure, wallet_transfer
 
 logger = logging.getLogger(__name__)
 
-# Failed payout attempts after which the sweep stops retrying: the withdrawal stays
-# `approved` for staff (admin filter "payout stuck", action "Retry payout").
+# Failed payout attempts after which the sweep gives up: the withdrawal becomes `failed`,
+# for staff to refund or retry (admin actions).
 PAYOUT_MAX_ATTEMPTS = 5
 # A rejection this recent takes a host out of good standing (no auto-approval).
 RECENT_REJECTION_DAYS = 30
 # Payouts one sweep attempts; the next tick (a minute later) takes the rest.
 PAYOUT_BATCH = 100
+
+# What a rejection or a refund tells the host (Withdrawal.rejection_reason, refund_reason).
+REASON_MAX = 200
 
 _ONE_OPEN_CONSTRAINT = "withdrawal_one_open_per_user"
 
@@ -208,34 +213,15 @@ def withdrawal_reject(*, withdrawal_id: int, staff: User, reason: str) -> Withdr
     `withdrawal_refund`. Raises Conflict when it is no longer pending (an approved one may
     already be on its way to the host's bank)."""
     _check_staff(staff)
-    reason = reason.strip()
-    if not reason or len(reason) > 200:
-        raise ValidationFailed(
-            "Give the host a reason.", details={"reason": ["1 to 200 characters."]}
-        )
+    reason = _clean_reason(reason)
     with transaction.atomic():
         withdrawal = _locked(withdrawal_id)
         _check_pending(withdrawal)
-        key = f"withdrawal:{withdrawal.pk}:refund"
-        refund = wallet_transfer(
-            kind=TransactionKind.WITHDRAWAL_REFUND,
-            idempotency_key=key,
-            reference=f"withdrawal:{withdrawal.pk}",
-            metadata={"withdrawal_id": withdrawal.pk},
-            legs=[
-                Leg(withdrawal.hold_wallet_id, -withdrawal.coins, EntryType.WITHDRAWAL_REFUND),
-                Leg(
-                    wallet_ensure(user_id=withdrawal.user_id),
-                    withdrawal.coins,
-                    EntryType.WITHDRAWAL_REFUND,
-                ),
-            ],
-        )
         withdrawal.status = Withdrawal.Status.REJECTED
         withdrawal.reviewed_by = staff
         withdrawal.reviewed_at = timezone.now()
         withdrawal.rejection_reason = reason
-        withdrawal.settlement = refund.transaction
+        withdrawal.settlement = _return_held_coins(withdrawal)
         withdrawal.save(
             update_fields=["status", "reviewed_by", "reviewed_at", "rejection_reason", "settlement"]
         )
@@ -243,24 +229,79 @@ def withdrawal_reject(*, withdrawal_id: int, staff: User, reason: str) -> Withdr
     return withdrawal
 
 
-def withdrawal_payout_retry(*, withdrawal_id: int, staff: User) -> None:
-    """Staff send a withdrawal whose payout kept failing back to the sweep, with a fresh
-    count of attempts. Raises Conflict unless it is approved and out of attempts."""
+def withdrawal_refund(*, withdrawal_id: int, staff: User, reason: str) -> Withdrawal:
+    """Staff give up on a failed payout: the held coins go back to the host as a
+    `withdrawal_refund`, with the reason she is shown. Only a `failed` withdrawal: staff
+    first make sure with the provider that no money went out (a timeout looks like a
+    failure). Raises Conflict otherwise, also when it was refunded already (a double click
+    moves the coins once)."""
     _check_staff(staff)
-    retried = Withdrawal.objects.filter(
-        pk=withdrawal_id,
-        status=Withdrawal.Status.APPROVED,
-        payout_attempts__gte=PAYOUT_MAX_ATTEMPTS,
-    ).update(payout_attempts=0)
-    if not retried:
-        raise Conflict("Only an approved withdrawal whose payout gave up can be retried.")
+    reason = _clean_reason(reason)
+    with transaction.atomic():
+        withdrawal = _locked(withdrawal_id)
+        if withdrawal.status != Withdrawal.Status.FAILED:
+            raise Conflict(
+                f"The withdrawal is {withdrawal.status}, not failed.",
+                details={"status": withdrawal.status},
+            )
+        withdrawal.status = Withdrawal.Status.REFUNDED
+        withdrawal.refunded_by = staff
+        withdrawal.refunded_at = timezone.now()
+        withdrawal.refund_reason = reason
+        withdrawal.settlement = _return_held_coins(withdrawal)
+        withdrawal.save(
+            update_fields=["status", "refunded_by", "refunded_at", "refund_reason", "settlement"]
+        )
+        _announce(withdrawal)
+    return withdrawal
+
+
+def withdrawal_payout_retry(*, withdrawal_id: int, staff: User) -> Withdrawal:
+    """Staff send a failed withdrawal back to the payout sweep (`approved` again, with a
+    fresh count of attempts), e.g. once the host's payout details are fixed. Raises
+    Conflict unless it is failed, or while the host has another open withdrawal (one at a
+    time: refund this one instead, or retry once the other is settled)."""
+    _check_staff(staff)
+    try:
+        with transaction.atomic():
+            withdrawal = _locked(withdrawal_id)
+            if withdrawal.status != Withdrawal.Status.FAILED:
+                raise Conflict(
+                    f"The withdrawal is {withdrawal.status}; only a failed payout is retried.",
+                    details={"status": withdrawal.status},
+                )
+            withdrawal.status = Withdrawal.Status.APPROVED
+            withdrawal.payout_attempts = 0
+            withdrawal.failed_at = None
+            withdrawal.save(update_fields=["status", "payout_attempts", "failed_at"])
+            _announce(withdrawal)
+    except IntegrityError as error:
+        if not _violates_one_open(error):
+            raise
+        other = _already_open(withdrawal.user).details["withdrawal_id"]
+        raise Conflict(
+            f"The host has another open withdrawal (#{other}); refund this one, or retry "
+            "once that one is settled.",
+            details={"withdrawal_id": other},
+        ) from error
     # No column records who retried: the log is the audit trail.
     logger.info("Staff %s sent withdrawal %s back to the payout sweep", staff.pk, withdrawal_id)
+    return withdrawal
 
 
 def _check_staff(staff: User) -> None:
     if not (staff.is_active and staff.is_staff):
         raise PermissionDenied("Only staff review withdrawals.")
+
+
+def _clean_reason(reason: str) -> str:
+    """What the host is told: 1 to REASON_MAX characters."""
+    reason = reason.strip()
+    if not reason or len(reason) > REASON_MAX:
+        raise ValidationFailed(
+            "Give the host a reason.", details={"reason": [f"1 to {REASON_MAX} characters."]}
+        )
+    return reason
 
 
 def _locked(withdrawal_id: int) -> Withdrawal:
@@ -276,6 +317,28 @@ def _check_pending(withdrawal: Withdrawal) -> None:
             f"The withdrawal is {withdrawal.status}, no longer pending.",
             details={"status": withdrawal.status},
         )
+
+
+def _return_held_coins(withdrawal: Withdrawal) -> Transaction:
+    """Move a locked withdrawal's held coins back to its host (`withdrawal_refund`). One key
+    per withdrawal, whether it was rejected or its payout failed: the ledger moves them at
+    most once."""
+    key = f"withdrawal:{withdrawal.pk}:refund"
+    refund = wallet_transfer(
+        kind=TransactionKind.WITHDRAWAL_REFUND,
+        idempotency_key=key,
+        reference=f"withdrawal:{withdrawal.pk}",
+        metadata={"withdrawal_id": withdrawal.pk},
+        legs=[
+            Leg(withdrawal.hold_wallet_id, -withdrawal.coins, EntryType.WITHDRAWAL_REFUND),
+            Leg(
+                wallet_ensure(user_id=withdrawal.user_id),
+                withdrawal.coins,
+                EntryType.WITHDRAWAL_REFUND,
+            ),
+        ],
+    )
+    return refund.transaction
 
 
 def _announce(withdrawal: Withdrawal) -> None:
@@ -312,7 +375,8 @@ def withdrawal_pay(*, withdrawal_id: int) -> Withdrawal | None:
     database transaction, with a key that is the same for every attempt, so a retry after a
     crash finds the payout already made instead of paying again. On success the held coins
     move to the payouts wallet and the withdrawal is `paid`; on failure the error is kept
-    and it stays `approved` for the next sweep. Returns None when there was nothing to do
+    and it stays `approved` for the next sweep, or becomes `failed` after the last attempt
+    (the coins stay held: staff refund or retry). Returns None when there was nothing to do
     (not approved, out of attempts, or another worker claimed this attempt)."""
     withdrawal = _payout_claim(withdrawal_id)
     if withdrawal is None:
@@ -333,11 +397,7 @@ def withdrawal_pay(*, withdrawal_id: int) -> Withdrawal | None:
             withdrawal.payout_attempts,
             error,
         )
-        Withdrawal.objects.filter(pk=withdrawal.pk, status=Withdrawal.Status.APPROVED).update(
-            payout_error=(str(error) or repr(error))[:300]
-        )
-        withdrawal.refresh_from_db()
-        return withdrawal
+        return _payout_failed(withdrawal, error)
     return _payout_settle(withdrawal_id=withdrawal.pk, payout_ref=payout_ref)
 
 
@@ -359,6 +419,32 @@ def _payout_claim(withdrawal_id: int) -> Withdrawal | None:
     if not claimed:
         return None
     withdrawal.payout_attempts += 1
+    return withdrawal
+
+
+def _payout_failed(withdrawal: Withdrawal, error: Exception) -> Withdrawal:
+    """Keep the error; after the last attempt, the withdrawal is `failed` and the host hears.
+    Conditional on the attempt this worker claimed, so a staff retry in between (a fresh
+    count) is not undone."""
+    changes: dict[str, object] = {"payout_error": (str(error) or repr(error))[:300]}
+    gave_up = withdrawal.payout_attempts >= PAYOUT_MAX_ATTEMPTS
+    if gave_up:
+        changes.update(status=Withdrawal.Status.FAILED, failed_at=timezone.now())
+    with transaction.atomic():
+        changed = Withdrawal.objects.filter(
+            pk=withdrawal.pk,
+            status=Withdrawal.Status.APPROVED,
+            payout_attempts=withdrawal.payout_attempts,
+        ).update(**changes)
+        withdrawal.refresh_from_db()
+        if changed and gave_up:
+            logger.error(
+                "Payout of withdrawal %s gave up after %s attempts: %s",
+                withdrawal.pk,
+                withdrawal.payout_attempts,
+                withdrawal.payout_error,
+            )
+            _announce(withdrawal)
     return withdrawal
 
 

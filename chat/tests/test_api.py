@@ -222,6 +222,17 @@ def test_message_rate_limit(client_for, alice, bob):
     assert send(client_for(bob), alice.pk).status_code == 201  # per user
 
 
+def test_the_message_rate_limit_says_when_to_retry_like_every_429(client_for, alice, bob):
+    client = client_for(alice)
+    for _ in range(MESSAGE_RATE[0]):
+        send(client, bob.pk)
+    response = send(client, bob.pk)
+    assert response.status_code == 429
+    retry_after = response.json()["error"]["details"]["retry_after"]
+    assert type(retry_after) is int and 1 <= retry_after <= MESSAGE_RATE[1]
+    assert response["Retry-After"] == str(retry_after)
+
+
 def test_urls_are_the_contracts():
     assert reverse("chat-messages") == SEND
     assert reverse("chat-conversations") == "/api/v1/chat/conversations"

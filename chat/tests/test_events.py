@@ -110,6 +110,8 @@ async def test_typing_is_relayed_when_online_never_stored_and_rate_limited(alice
             for _ in range(TYPING_RATE[0] + 1):
                 limited = await typist.request("chat:typing", {"to": bob.pk})
             assert limited is not None and limited["error"]["code"] == "rate_limited"
+            # Whole seconds, as REST's Retry-After: the window is 1 s.
+            assert limited["error"]["details"] == {"retry_after": 1}
     assert await sync_to_async(Message.objects.count)() == 0
     assert await sync_to_async(Conversation.objects.count)() == 0
 

@@ -26,6 +26,7 @@ from videochat.errors import (
     error_body,
 )
 from videochat.gateway.frames import (
+    FrameTooLarge,
     Ref,
     ack_frame,
     decode_frame,
@@ -149,15 +150,14 @@ class GatewayConsumer(AsyncJsonWebsocketConsumer):
             ref = read_ref(payload)
             event_type, data = read_event(payload)
             if not allowed:
-                raise RateLimited(
-                    "Too many frames; slow down.",
-                    details={"retry_after": round(self.bucket.wait(), 3)},
-                )
+                raise RateLimited("Too many frames; slow down.", retry_after=self.bucket.wait())
             result = await self.dispatch_event(event_type, data)
             if ref is None:
                 return
             text = encode_frame(ack_frame(ref, result))
         except Exception as exc:
+            if isinstance(exc, FrameTooLarge):
+                ref = exc.ref
             text = encode_frame(error_frame(ref, self.error_body_for(exc, event_type)))
         await self.send(text_data=text)
 

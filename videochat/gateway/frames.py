@@ -2,6 +2,7 @@
 `{"type", "ref"?, "data"?}`; replies are `ack` or `error` frames echoing the `ref`."""
 
 import json
+import re
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -15,8 +16,18 @@ MAX_REF_LENGTH = 64
 MAX_REF_INTEGER = 2**53 - 1
 
 
+# How much of an oversized frame is searched for its ref: clients write `type` and `ref`
+# before `data`, and no more than this is ever read of a frame that is refused.
+REF_SCAN_CHARS = 1024
+
+
 class FrameTooLarge(ApplicationError):
     code, status = "payload_too_large", 413
+
+    def __init__(self, message: str, *, ref: Ref, details: dict[str, Any]) -> None:
+        super().__init__(message, details=details)
+        # The frame's ref when it could be read from its first characters, for the reply.
+        self.ref = ref
 
 
 def encode_frame(frame: dict[str, Any]) -> str:
@@ -48,7 +59,9 @@ def decode_frame(text: str | None, *, max_bytes: int) -> dict[str, Any]:
     # A str never has more characters than UTF-8 bytes, so the cheap check comes first.
     if len(text) > max_bytes or len(text.encode()) > max_bytes:
         raise FrameTooLarge(
-            f"A frame may be at most {max_bytes} bytes.", details={"max_bytes": max_bytes}
+            f"A frame may be at most {max_bytes} bytes.",
+            ref=peek_ref(text),
+            details={"max_bytes": max_bytes},
         )
     try:
         payload = json.loads(text, parse_constant=_reject_constant)
@@ -57,6 +70,48 @@ def decode_frame(text: str | None, *, max_bytes: int) -> dict[str, Any]:
     if not isinstance(payload, dict):
         raise ValidationFailed("A frame must be a JSON object.")
     return payload
+
+
+_SPACE = re.compile(r"[ \t\n\r]*")
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+
+
+def peek_ref(text: str) -> Ref:
+    """The top-level `ref` of a frame too large to parse, read from its first
+    REF_SCAN_CHARS characters only: the object's members are decoded one by one until `ref`
+    turns up, and any member that does not end within them (the large `data`) stops the
+    search. None when there is none to read or it is not a valid ref."""
+    head = text[:REF_SCAN_CHARS]
+
+    def skip(at: int) -> int:
+        match = _SPACE.match(head, at)
+        assert match is not None  # `*`: it always matches
+        return match.end()
+
+    def value(at: int) -> tuple[Any, int]:
+        decoded, end = _DECODER.raw_decode(head, skip(at))
+        # A value that reaches the cut may be cut itself (a number's digits).
+        if skip(end) >= len(head):
+            raise ValueError("cut off")
+        return decoded, skip(end)
+
+    at = skip(0)
+    if not head.startswith("{", at):
+        return None
+    at += 1
+    try:
+        while True:
+            key, at = value(at)
+            if not isinstance(key, str) or not head.startswith(":", at):
+                return None
+            member, at = value(at + 1)
+            if key == "ref":
+                return read_ref({"ref": member})
+            if not head.startswith(",", at):
+                return None
+            at += 1
+    except (ValueError, RecursionError, ValidationFailed):
+        return None
 
 
 def read_ref(payload: dict[str, Any]) -> Ref:

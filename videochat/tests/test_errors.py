@@ -66,3 +66,23 @@ def test_throttling_is_rate_limited_with_retry_after(api):
     error = assert_error(response, 429, "rate_limited")
     assert int(response["Retry-After"]) >= 1
     assert error["details"]["retry_after"] == int(response["Retry-After"])
+
+
+@pytest.mark.parametrize(
+    ("wait", "seconds"), [("2", 2), ("2.1", 3), ("0.01", 1), ("0", 1), ("none", 1)]
+)
+def test_every_throttle_answer_says_whole_seconds_rounded_up(api, wait, seconds):
+    response = api.get("/api/test/refused", {"wait": wait})
+    error = assert_error(response, 429, "rate_limited")
+    assert response["Retry-After"] == str(seconds)
+    assert error["details"]["retry_after"] == seconds
+    assert type(error["details"]["retry_after"]) is int
+
+
+@pytest.mark.parametrize(("wait", "seconds"), [("1.2", 2), ("0.001", 1), ("30", 30)])
+def test_a_service_rate_limit_answers_like_a_throttle(api, wait, seconds):
+    response = api.get("/api/test/service-limited", {"wait": wait})
+    error = assert_error(response, 429, "rate_limited")
+    assert error["message"] == "Too many things."
+    assert response["Retry-After"] == str(seconds)
+    assert error["details"] == {"retry_after": seconds}

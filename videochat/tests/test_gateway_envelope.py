@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from videochat.gateway.consumer import GatewayConsumer
+from videochat.gateway.frames import REF_SCAN_CHARS, peek_ref
 from videochat.gateway.registry import EventContext
 from videochat.gateway.testing import (  # noqa: F401
     open_socket,
@@ -164,6 +165,67 @@ async def test_oversized_frame_is_refused_and_the_socket_lives(alice):
         await assert_still_usable(socket)
 
 
+def just_over_the_limit(head: str, tail: str = "}") -> str:
+    """`head` + padding + `tail`: a frame one byte over 64 KiB."""
+    pad = "x" * (64 * 1024 + 1 - len(head) - len(tail) - len('"pad": ""'))
+    text = f'{head}"pad": "{pad}"{tail}'
+    assert len(text.encode()) == 64 * 1024 + 1
+    return text
+
+
+@pytest.mark.parametrize(
+    ("head", "ref"),
+    [
+        ('{"type": "test:echo", "ref": "c-17", ', "c-17"),
+        ('{"ref": 42, "type": "test:echo", ', 42),
+        (' { "ref" : "spaced" , ', "spaced"),
+        ('{"type": "test:echo", "data": {"ref": "nested"}, "ref": "top", ', "top"),
+    ],
+)
+async def test_an_oversized_frame_keeps_a_ref_that_can_be_read(alice, head, ref):
+    async with open_socket(alice) as socket:
+        await socket.send_to(text_data=just_over_the_limit(head))
+        reply = await socket.receive_json_from()
+        assert reply["error"]["code"] == "payload_too_large"
+        assert reply["ref"] == ref
+        await assert_still_usable(socket)
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        '{"type": "test:echo", ',  # no ref at all
+        '{"type": "test:echo", "data": {"ref": "nested"}, ',  # only a nested one
+        '{"type": "test:echo", "ref": true, ',  # not a valid ref
+        '{"type": "test:echo", "ref": "' + "r" * 65 + '", ',  # too long to echo
+        '["ref", "c-1", ',  # not an object
+    ],
+)
+async def test_an_oversized_frame_without_a_readable_ref_is_answered_with_null(alice, head):
+    async with open_socket(alice) as socket:
+        await socket.send_to(text_data=just_over_the_limit(head))
+        reply = await socket.receive_json_from()
+        assert reply["error"]["code"] == "payload_too_large"
+        assert reply["ref"] is None
+        await assert_still_usable(socket)
+
+
+def test_a_ref_cut_by_the_scan_is_not_trusted():
+    # The number's digits run past the part that is read: 1234 must not become 12.
+    head = "{" + " " * (REF_SCAN_CHARS - len('{"ref": 12')) + '"ref": 12'
+    assert len(head) == REF_SCAN_CHARS
+    assert peek_ref(head + '34, "data": {}}') is None
+    assert peek_ref('{"ref": 1234, "data": {}}') == 1234
+
+
+async def test_a_ref_after_the_oversized_part_is_not_searched_for(alice):
+    async with open_socket(alice) as socket:
+        await socket.send_to(text_data=just_over_the_limit('{"type": "t", ', ', "ref": "late"}'))
+        reply = await socket.receive_json_from()
+        assert reply["error"]["code"] == "payload_too_large"
+        assert reply["ref"] is None
+
+
 async def test_frame_of_exactly_the_limit_is_accepted(alice, echo_event):
     async with open_socket(alice) as socket:
         empty = json.dumps({"type": "test:echo", "ref": "edge", "data": {"pad": ""}})
@@ -200,7 +262,8 @@ async def test_flood_is_rate_limited_without_closing(alice, echo_event):
         assert burst <= len(acked) <= burst + elapsed * GatewayConsumer.rate_per_second + 1
         assert limited
         assert {reply["error"]["code"] for reply in limited} == {"rate_limited"}
-        assert 0 < limited[0]["error"]["details"]["retry_after"] <= 1
+        # Whole seconds, rounded up, as REST's Retry-After (a token comes back in 50 ms).
+        assert limited[0]["error"]["details"] == {"retry_after": 1}
         await socket.receive_nothing(timeout=0.2)  # the bucket refills
         await socket.send_json_to({"type": "test:echo", "ref": "later"})
         assert (await socket.receive_json_from())["type"] == "ack"

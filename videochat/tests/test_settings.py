@@ -63,6 +63,7 @@ def test_production_starts_with_both():
         ("DATABASE_POOL_MAX_SIZE", "0", "below the minimum"),
         ("DATABASE_POOL_MIN_SIZE", "11", "above the maximum 10"),
         ("DATABASE_POOL_TIMEOUT_SECONDS", "0", "below the minimum"),
+        ("THROTTLE_PAYMENT_WEBHOOK_REFUSED", "many/min", "is not a rate"),
     ],
 )
 def test_bad_values_are_refused_with_the_variable_named(name, value, message):
@@ -91,3 +92,19 @@ def test_database_url_is_parsed_into_django_settings():
     assert db["HOST"] == "db.internal"
     assert db["PORT"] == "6432"
     assert db["OPTIONS"] == {"sslmode": "require"}
+
+
+@pytest.mark.parametrize(
+    ("value", "rate"),
+    [("30/min", (30, 60)), ("5/s", (5, 1)), ("100/hour", (100, 3600)), (" 2 / day ", (2, 86400))],
+)
+def test_rates_read_as_count_and_window(monkeypatch, value, rate):
+    monkeypatch.setenv("X_RATE", value)
+    assert env.env_rate("X_RATE", "1/min") == rate
+
+
+@pytest.mark.parametrize("value", ["0/min", "-1/min", "30", "30/fortnight", "1.5/s"])
+def test_bad_rates_are_refused(monkeypatch, value):
+    monkeypatch.setenv("X_RATE", value)
+    with pytest.raises(ImproperlyConfigured, match=r"X_RATE=.* is not a rate"):
+        env.env_rate("X_RATE", "1/min")

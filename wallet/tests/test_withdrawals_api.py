@@ -77,12 +77,10 @@ def as_listed(withdrawal: Withdrawal) -> dict[str, Any]:
         "reviewed_at": iso(withdrawal.reviewed_at),
         "paid_at": iso(withdrawal.paid_at),
         "rejection_reason": withdrawal.rejection_reason,
+        "failed_at": iso(withdrawal.failed_at),
+        "refunded_at": iso(withdrawal.refunded_at),
+        "refund_reason": withdrawal.refund_reason,
     }
-
-
-@pytest.fixture
-def staff() -> User:
-    return make_staff()
 
 
 # --- POST /withdrawals ---------------------------------------------------------------------

@@ -2,7 +2,6 @@
 pays approved withdrawals through the sandbox provider and retries failures, and the host
 hears about every change over the socket."""
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -11,7 +10,6 @@ from django.contrib.auth.models import Permission
 from django.test import Client
 
 import wallet.admin_withdrawals  # noqa: F401  (see test_the_admin_is_autodiscovered)
-from accounts.models import User
 from tests.factories import HostFactory, UserFactory
 from tests.servers import run_python
 from videochat.errors import Conflict, PermissionDenied, ValidationFailed
@@ -27,14 +25,14 @@ from wallet.tests.test_withdrawals_api import (
     system_total,
 )
 from wallet.withdrawals import (
-    PAYOUT_MAX_ATTEMPTS,
     withdrawal_approve,
     withdrawal_pay,
     withdrawal_reject,
     withdrawal_request,
 )
 
-pytestmark = pytest.mark.django_db
+# sandbox_requests (wallet/tests/conftest.py) clears the sandbox's record around each test.
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sandbox_requests")]
 
 ADMIN = "/admin/wallet/withdrawal/"
 
@@ -42,41 +40,6 @@ ADMIN = "/admin/wallet/withdrawal/"
 @pytest.fixture(autouse=True)
 def withdrawal_rules(settings: Any) -> None:
     pin_withdrawal_rules(settings)
-
-
-@pytest.fixture
-def staff() -> User:
-    return make_staff()
-
-
-@pytest.fixture(autouse=True)
-def sandbox_requests() -> Iterator[list[Any]]:
-    """What the sandbox provider was asked in this test."""
-    SandboxPayoutProvider.requests.clear()
-    yield SandboxPayoutProvider.requests  # type: ignore[misc]
-    SandboxPayoutProvider.requests.clear()
-
-
-@pytest.fixture
-def pending(hana: User) -> Withdrawal:
-    """Hana (3000 coins) asked for 1000, waiting for staff."""
-    fund(hana, 3000)
-    return withdrawal_request(user=hana, coins=1000)
-
-
-@pytest.fixture
-def approved(pending: Withdrawal, staff: User) -> Withdrawal:
-    return withdrawal_approve(withdrawal_id=pending.pk, staff=staff)
-
-
-@pytest.fixture
-def finance() -> Client:
-    """A staff member with the permission to review withdrawals (not a superuser)."""
-    user = UserFactory.create(email="fiona@example.com", role="staff", is_staff=True)
-    user.user_permissions.add(Permission.objects.get(codename="change_withdrawal"))
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def act(client: Client, action: str, *withdrawals: Withdrawal, **extra: str) -> str:
@@ -325,27 +288,10 @@ def test_a_retry_after_a_crash_finds_the_payout_already_made(approved, sandbox_r
     assert system_total(WalletKind.PAYOUTS) == 1000
 
 
-def test_after_five_failures_staff_decide(approved, finance, sandbox_requests):
-    with sandbox_payouts_failing("account closed"):
-        for _ in range(PAYOUT_MAX_ATTEMPTS + 2):
-            withdrawals_process()
-    assert len(sandbox_requests) == PAYOUT_MAX_ATTEMPTS
-    approved.refresh_from_db()
-    assert (approved.status, approved.payout_attempts) == ("approved", PAYOUT_MAX_ATTEMPTS)
-    assert withdrawal_pay(withdrawal_id=approved.pk) is None
-    stuck = finance.get(ADMIN, {"payout": "stuck"}).content.decode()
-    assert f"/admin/wallet/withdrawal/{approved.pk}/change/" in stuck
-
-    page = act(finance, "retry_payout", approved)
-    assert "Sent back to the payout sweep: 1 withdrawal(s)." in page
-    assert withdrawals_process() == 1
-
-    approved.refresh_from_db()
-    assert approved.status == "paid"
-    assert system_total(WalletKind.PAYOUTS) == 1000
+# Failing for good, refunds and retries: test_withdrawals_failed.py.
 
 
-def test_retry_skips_withdrawals_that_are_not_stuck(approved, finance):
+def test_retry_skips_withdrawals_that_are_not_failed(approved, finance):
     page = act(finance, "retry_payout", approved)
 
     assert "Sent back to the payout sweep: 0 withdrawal(s). Skipped 1" in page

@@ -1,0 +1,39 @@
+"""Rate limits of actions (messages, typing, refused webhooks, ...), counted in the shared
+Redis so that every server process and worker counts together. A limit over its count
+raises `videochat.errors.RateLimited`, which both doors answer as 429 `rate_limited` with
+the whole seconds to wait (REST: also the `Retry-After` header).
+
+    rate_limit_hit(key=f"chat:rate:message:{user_id}", limit=20, window=10,
+                   message="Too many messages; slow down.")
+
+DRF's throttles (accounts/throttles.py) guard whole endpoints by client address; this is
+for what a service decides to count, per user or per anything else."""
+
+from django.conf import settings
+
+from videochat.errors import RateLimited
+from videochat.redis import redis_script
+
+# Count one action and answer [count, milliseconds left in the window]; the first action
+# starts the window (a key without a TTL gets one too, so no counter outlives its window).
+_COUNT_IN_WINDOW = """
+local count = redis.call('incr', KEYS[1])
+local ttl = redis.call('pttl', KEYS[1])
+if ttl < 0 then
+  redis.call('pexpire', KEYS[1], ARGV[1])
+  ttl = tonumber(ARGV[1])
+end
+return {count, ttl}
+"""
+
+
+def rate_limit_hit(*, key: str, limit: int, window: int, message: str) -> None:
+    """Count one action under `key` (prefixed with REDIS_PREFIX): at most `limit` per
+    `window` seconds, the window starting at the first one. Over the limit raises
+    RateLimited with `message` and the time left in the window. One script call: a
+    pipeline of SET NX, INCR and PTTL cost twice the CPU of the script."""
+    count, ttl_ms = redis_script(_COUNT_IN_WINDOW)(
+        keys=[f"{settings.REDIS_PREFIX}:{key}"], args=[window * 1000]
+    )
+    if count > limit:
+        raise RateLimited(message, retry_after=ttl_ms / 1000)
