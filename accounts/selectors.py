@@ -1,5 +1,6 @@
 """Reads of accounts data that other apps (calls, chat, gifts, matchmaking) rely on too."""
 
+from collections.abc import Iterable
 from typing import Literal
 
 from django.db import connection
@@ -14,6 +15,22 @@ def is_blocked_between(a_id: int, b_id: int) -> bool:
     return Block.objects.filter(
         Q(blocker_id=a_id, blocked_id=b_id) | Q(blocker_id=b_id, blocked_id=a_id)
     ).exists()
+
+
+def blocked_either_way(*, user_ids: Iterable[int]) -> dict[int, set[int]]:
+    """For each of the users who has a block either way, everyone they blocked or who
+    blocked them (users without any are left out). One query, whatever the number of users."""
+    ids = list(user_ids)
+    hidden: dict[int, set[int]] = {}
+    if not ids:
+        return hidden
+    pairs = Block.objects.filter(Q(blocker_id__in=ids) | Q(blocked_id__in=ids)).values_list(
+        "blocker_id", "blocked_id"
+    )
+    for blocker_id, blocked_id in pairs:
+        hidden.setdefault(blocker_id, set()).add(blocked_id)
+        hidden.setdefault(blocked_id, set()).add(blocker_id)
+    return hidden
 
 
 def recipient_state(*, sender_id: int, recipient_id: int) -> Literal["ok", "missing", "blocked"]:
