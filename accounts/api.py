@@ -265,9 +265,10 @@ class MatchApi(APIView):
         description="One user who is online and not in a call, not blocked either way, "
         "matching `role` (default: hosts for a user, users for a host) and `gender`. They are "
         "held for the caller for a few seconds (nobody else gets them meanwhile), and the "
-        "same caller never gets the same user twice in a row. 404 when nobody is available.",
+        "same caller never gets the same user twice in a row. 404 when nobody is available; 429 "
+        "over MATCH_RATE requests per caller.",
         request=MatchIn,
-        responses={200: MatchSerializer, **error_responses(400, 401, 404, 413)},
+        responses={200: MatchSerializer, **error_responses(400, 401, 404, 413, 429)},
     )
     def post(self, request: Request) -> Response:
         body = MatchIn(data=request.data)

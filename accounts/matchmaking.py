@@ -11,6 +11,7 @@ from accounts.discovery import visible_candidates
 from accounts.models import Role, User
 from accounts.presence import presence_online_sample, presence_statuses
 from videochat.errors import NotFound
+from videochat.ratelimit import rate_limit
 
 # Online users looked at per draw, and draws per request: with fewer online users than a
 # draw, one draw sees them all.
@@ -39,7 +40,8 @@ def match_find(*, user: User, role: str | None = None, gender: str | None = None
     either way, of `role` (default: match_default_role) and `gender` if given, and not the
     caller's previous match. They are reserved for the caller (SET NX with a TTL: of two
     callers at once, one wins) and remembered as the caller's last match. NotFound when
-    nobody is available."""
+    nobody is available. At most MATCH_RATE per caller (RateLimited)."""
+    rate_limit(action="match", user_id=user.pk, rate=settings.MATCH_RATE, what="match requests")
     redis = get_redis_connection("default")
     role = role or match_default_role(user=user)
     last = redis.get(_last_key(user.pk))

@@ -5,7 +5,6 @@ announce was acknowledged by MongoDB, never before."""
 from typing import Any
 
 from bson import ObjectId
-from django.conf import settings
 from pymongo.errors import DuplicateKeyError
 
 from accounts.models import User
@@ -15,56 +14,20 @@ from chat.selectors import conversation_get_for, message_data
 from chat.writer import NewMessage, message_writer, now_ms
 from videochat.errors import Blocked, NotFound, RateLimited, ValidationFailed
 from videochat.gateway import notify
-from videochat.redis import redis_script
+from videochat.ratelimit import Rate, rate_limit
 
 TEXT_MAX_LENGTH = 4000
-# Per user: messages per window, and typing events per second.
-MESSAGE_RATE = (20, 10)
-TYPING_RATE = (2, 1)
-
-
-# Count one action and answer [count, milliseconds left in the window]; the first action
-# starts the window (a key without a TTL gets one too, so no counter outlives its window).
-_COUNT_IN_WINDOW = """
-local count = redis.call('incr', KEYS[1])
-local ttl = redis.call('pttl', KEYS[1])
-if ttl < 0 then
-  redis.call('pexpire', KEYS[1], ARGV[1])
-  ttl = tonumber(ARGV[1])
-end
-return {count, ttl}
-"""
-
-
-def _rate_check(*, user_id: int, action: str, limit: int, window: int, what: str) -> None:
-    """At most `limit` actions per `window` seconds, the window starting at the first one
-    (a Redis counter that expires); over the limit raises `rate_limited`. One script call:
-    a pipeline of SET NX, INCR and PTTL cost twice the CPU of the script."""
-    key = f"{settings.REDIS_PREFIX}:chat:rate:{action}:{user_id}"
-    count, ttl_ms = redis_script(_COUNT_IN_WINDOW)(keys=[key], args=[window * 1000])
-    if count > limit:
-        retry_after = max(ttl_ms, 1) / 1000
-        raise RateLimited(f"Too many {what}; slow down.", details={"retry_after": retry_after})
+# Per user: (messages, seconds) and (typing events, seconds).
+MESSAGE_RATE: Rate = (20, 10)
+TYPING_RATE: Rate = (2, 1)
 
 
 def message_rate_check(*, user_id: int) -> None:
-    _rate_check(
-        user_id=user_id,
-        action="message",
-        limit=MESSAGE_RATE[0],
-        window=MESSAGE_RATE[1],
-        what="messages",
-    )
+    rate_limit(action="chat:message", user_id=user_id, rate=MESSAGE_RATE, what="messages")
 
 
 def typing_rate_check(*, user_id: int) -> None:
-    _rate_check(
-        user_id=user_id,
-        action="typing",
-        limit=TYPING_RATE[0],
-        window=TYPING_RATE[1],
-        what="typing events",
-    )
+    rate_limit(action="chat:typing", user_id=user_id, rate=TYPING_RATE, what="typing events")
 
 
 def message_text_clean(text: str) -> str:

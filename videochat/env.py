@@ -60,6 +60,25 @@ def env_int(
     return number
 
 
+# Periods of a rate, as DRF's throttles spell them ("10/min").
+_PERIODS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60}
+_PERIODS |= {"h": 3600, "hour": 3600, "d": 86400, "day": 86400}
+
+
+def env_rate(name: str, default: str) -> tuple[int, int]:
+    """A rate written `<count>/<period>` (period s, min, hour or day, as DRF's throttles
+    take them) as (count, seconds)."""
+    value = env_str(name, default)
+    assert value is not None
+    count, _, period = value.partition("/")
+    if not count.strip().isdigit() or int(count) < 1 or period.strip() not in _PERIODS:
+        raise ImproperlyConfigured(
+            f"{name}={value!r} is not a rate: write <count>/<period>, e.g. 10/min "
+            "(count 1 or more; period s, min, hour or day)"
+        )
+    return int(count), _PERIODS[period.strip()]
+
+
 def env_list(name: str, default: list[str] | None = None) -> list[str]:
     value = _raw(name)
     if value is None:

@@ -162,7 +162,11 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     """DRF's EXCEPTION_HANDLER: every error raised in a view leaves in the one shape."""
     headers: dict[str, str] = {}
     if isinstance(exc, ApplicationError):
-        return Response(error_body(exc.code, exc.message, exc.details), status=exc.status)
+        if isinstance(exc, RateLimited) and "retry_after" in exc.details:
+            headers["Retry-After"] = str(exc.details["retry_after"])
+        return Response(
+            error_body(exc.code, exc.message, exc.details), status=exc.status, headers=headers
+        )
     if isinstance(exc, Http404):
         exc = drf.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):

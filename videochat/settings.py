@@ -14,6 +14,7 @@ from videochat.env import (
     env_bool,
     env_int,
     env_list,
+    env_rate,
     env_required,
     env_str,
     env_url,
@@ -222,6 +223,10 @@ PRESENCE_TTL_SECONDS = env_int("PRESENCE_TTL_SECONDS", 60, minimum=5)
 PRESENCE_SWEEP_SECONDS = env_int("PRESENCE_SWEEP_SECONDS", 15, minimum=1, maximum=300)
 # How long POST /match keeps a matched user from being handed to anyone else.
 MATCH_RESERVE_SECONDS = env_int("MATCH_RESERVE_SECONDS", 15, minimum=1, maximum=300)
+# Per-user limits (count, seconds) of POST /match and of call invites (POST /calls and
+# call:invite); over them is 429 rate_limited. Far above what a person does by hand.
+MATCH_RATE = env_rate("MATCH_RATE", "20/min")
+CALL_INVITE_RATE = env_rate("CALL_INVITE_RATE", "10/min")
 # Threads per server process for the blocking work of socket handlers (ORM, MongoDB, Redis);
 # each may hold a PostgreSQL connection (videochat/gateway/threads.py).
 GATEWAY_THREADS = env_int("GATEWAY_THREADS", 16, minimum=1, maximum=256)

@@ -110,3 +110,26 @@ def test_many_callers_at_once_never_share_a_host():
     matched = [host_id for host_id in got if host_id is not None]
     assert sorted(matched) == sorted(h.pk for h in hosts)  # each once, none twice
     assert got.count(None) == len(callers) - len(hosts)
+
+
+def reserved_hosts() -> int:
+    redis = get_redis_connection("default")
+    return len(list(redis.scan_iter(match=f"{settings.REDIS_PREFIX}:match:reserved:*")))
+
+
+def test_match_is_rate_limited_per_user(client_for, alice, bob, hana):
+    online(hana)
+    limit, window = settings.MATCH_RATE
+    client = client_for(alice)
+    for _ in range(limit):
+        reservations_lapse()
+        assert client.post(MATCH, {}, format="json").status_code in (200, 404)
+
+    response = client.post(MATCH, {}, format="json")
+
+    error = assert_error(response, 429, "rate_limited")
+    assert isinstance(error["details"]["retry_after"], int)
+    assert int(response["Retry-After"]) == error["details"]["retry_after"]
+    assert 0 < error["details"]["retry_after"] <= window
+    reservations_lapse()
+    assert client_for(bob).post(MATCH, {}, format="json").status_code == 200  # per user

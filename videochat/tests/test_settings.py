@@ -60,6 +60,9 @@ def test_production_starts_with_both():
         ("CALL_BILLING_PERIOD_SECONDS", "0", "below the minimum"),
         ("REDIS_URL", "localhost:6379", "is not a URL"),
         ("DATABASE_URL", "mysql://127.0.0.1/videochat", "is not a URL"),
+        ("MATCH_RATE", "ten/min", "is not a rate"),
+        ("CALL_INVITE_RATE", "0/min", "is not a rate"),
+        ("CALL_INVITE_RATE", "10/fortnight", "is not a rate"),
     ],
 )
 def test_bad_values_are_refused_with_the_variable_named(name, value, message):
@@ -88,3 +91,10 @@ def test_database_url_is_parsed_into_django_settings():
     assert db["HOST"] == "db.internal"
     assert db["PORT"] == "6432"
     assert db["OPTIONS"] == {"sslmode": "require"}
+
+
+def test_env_rate_reads_counts_per_period(monkeypatch):
+    for value, rate in [("10/min", (10, 60)), ("5/s", (5, 1)), ("100/hour", (100, 3600))]:
+        monkeypatch.setenv("X_RATE", value)
+        assert env.env_rate("X_RATE", "1/day") == rate
+    assert env.env_rate("X_MISSING", "3/day") == (3, 86400)
