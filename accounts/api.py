@@ -265,8 +265,9 @@ class MatchApi(APIView):
         description="One user who is online and not in a call, not blocked either way, "
         "matching `role` (default: hosts for a user, users for a host) and `gender`. They are "
         "held for the caller for a few seconds (nobody else gets them meanwhile), and the "
-        "same caller never gets the same user twice in a row. 404 when nobody is available; 429 "
-        "over MATCH_RATE requests per caller.",
+        "same caller never gets the same user twice in a row. A new match releases the caller's "
+        "previous one: a caller holds one at a time. 404 when nobody is available; 429 over "
+        "MATCH_RATE requests per caller.",
         request=MatchIn,
         responses={200: MatchSerializer, **error_responses(400, 401, 404, 413, 429)},
     )
