@@ -4,6 +4,7 @@ from typing import Any
 
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import status
+from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -12,6 +13,7 @@ from rest_framework_simplejwt.serializers import TokenRefreshSerializer
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from accounts.discovery import Found, presence_nearby_page, presence_online_page
+from accounts.lockout import login_locked_out
 from accounts.matchmaking import match_find
 from accounts.selectors import user_get_visible
 from accounts.serializers import (
@@ -74,7 +76,8 @@ class RegisterApi(APIView):
     post=extend_schema(
         summary="Log in with e-mail and password",
         description="Wrong credentials and deactivated accounts get 401 alike. Limited per "
-        "client address.",
+        "client address; LOGIN_LOCKOUT_FAILURES wrong passwords for one account from one "
+        "address lock that pair out for LOGIN_LOCKOUT_MINUTES (429 `rate_limited`).",
         request=TokenObtainSerializer,
         responses={200: TokenPairSerializer, **error_responses(400, 401, 413, 429)},
     )
@@ -84,6 +87,16 @@ class TokenObtainApi(TokenObtainPairView):
     # WWW-Authenticate), throttled per client address.
     serializer_class = TokenObtainSerializer
     throttle_classes = [LoginThrottle]
+
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        try:
+            return super().post(request, *args, **kwargs)
+        except AuthenticationFailed:
+            # axes marks the request when this account and address are locked out (its
+            # middleware only sees Django's request, not DRF's): say so, and for how long.
+            if getattr(request, "axes_locked_out", False):
+                raise login_locked_out() from None
+            raise
 
 
 class TokenRotateSerializer(TokenRefreshSerializer):
