@@ -4,6 +4,7 @@ from typing import Any
 
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import status
+from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -17,6 +18,7 @@ from accounts.discovery import (
     presence_nearby_page,
     presence_online_page,
 )
+from accounts.lockout import login_locked_out
 from accounts.matchmaking import match_find
 from accounts.selectors import user_get_visible
 from accounts.serializers import (
@@ -79,7 +81,8 @@ class RegisterApi(APIView):
     post=extend_schema(
         summary="Log in with e-mail and password",
         description="Wrong credentials and deactivated accounts get 401 alike. Limited per "
-        "client address.",
+        "client address; LOGIN_LOCKOUT_FAILURES wrong passwords for one account from one "
+        "address lock that pair out for LOGIN_LOCKOUT_MINUTES (429 `rate_limited`).",
         request=TokenObtainSerializer,
         responses={200: TokenPairSerializer, **error_responses(400, 401, 413, 429)},
     )
@@ -89,6 +92,16 @@ class TokenObtainApi(TokenObtainPairView):
     # WWW-Authenticate), throttled per client address.
     serializer_class = TokenObtainSerializer
     throttle_classes = [LoginThrottle]
+
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        try:
+            return super().post(request, *args, **kwargs)
+        except AuthenticationFailed:
+            # axes marks the request when this account and address are locked out (its
+            # middleware only sees Django's request, not DRF's): say so, and for how long.
+            if getattr(request, "axes_locked_out", False):
+                raise login_locked_out() from None
+            raise
 
 
 class TokenRotateSerializer(TokenRefreshSerializer):
@@ -272,9 +285,11 @@ class MatchApi(APIView):
         description="One user who is online and not in a call, not blocked either way, "
         "matching `role` (default: hosts for a user, users for a host) and `gender`. They are "
         "held for the caller for a few seconds (nobody else gets them meanwhile), and the "
-        "same caller never gets the same user twice in a row. 404 when nobody is available.",
+        "same caller never gets the same user twice in a row. A new match releases the caller's "
+        "previous one: a caller holds one at a time. 404 when nobody is available; 429 over "
+        "MATCH_RATE requests per caller.",
         request=MatchIn,
-        responses={200: MatchSerializer, **error_responses(400, 401, 404, 413)},
+        responses={200: MatchSerializer, **error_responses(400, 401, 404, 413, 429)},
     )
     def post(self, request: Request) -> Response:
         body = MatchIn(data=request.data)

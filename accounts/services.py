@@ -16,7 +16,11 @@ from rest_framework_simplejwt.tokens import RefreshToken, Token, UntypedToken
 from rest_framework_simplejwt.utils import datetime_from_epoch
 
 from accounts.models import Block, Report, Role, User
-from accounts.presence import presence_location_set, presence_user_offline
+from accounts.presence import (
+    presence_block_changed,
+    presence_location_set,
+    presence_user_offline,
+)
 from accounts.selectors import user_get_active
 from accounts.serializers import ProfileSerializer
 from accounts.tokens import SessionRefreshToken
@@ -246,7 +250,9 @@ def user_block(*, blocker: User, blocked_id: int) -> None:
         raise ValidationFailed("You cannot block yourself.")
     blocked = user_get_active(user_id=blocked_id)
     # get_or_create falls back to a read when a concurrent request inserted the row first.
-    Block.objects.get_or_create(blocker=blocker, blocked=blocked)
+    _, created = Block.objects.get_or_create(blocker=blocker, blocked=blocked)
+    if created:
+        _presence_block_changed(blocker.pk, blocked.pk)
 
 
 def user_unblock(*, blocker: User, blocked_id: int) -> None:
@@ -254,7 +260,17 @@ def user_unblock(*, blocker: User, blocked_id: int) -> None:
     if blocked_id == blocker.pk:
         raise ValidationFailed("You cannot unblock yourself.")
     blocked = user_get_active(user_id=blocked_id)
-    Block.objects.filter(blocker=blocker, blocked=blocked).delete()
+    deleted, _ = Block.objects.filter(blocker=blocker, blocked=blocked).delete()
+    if deleted:
+        _presence_block_changed(blocker.pk, blocked.pk)
+
+
+def _presence_block_changed(blocker_id: int, blocked_id: int) -> None:
+    # Blocks hide presence pushes either way (docs/presence.md): each side's view of the
+    # other is corrected once the change is committed.
+    transaction.on_commit(
+        lambda: presence_block_changed(user_ids=(blocker_id, blocked_id)), robust=True
+    )
 
 
 def report_create(*, reporter: User, reported_id: int, reason: str, details: str = "") -> Report:

@@ -43,9 +43,13 @@ class CallsApi(ListAPIView[Call]):
         "(`missed`). Only hosts can be called. 402 when the caller's balance does not cover "
         "one minute at the host's rate; 409 `callee_offline` (no open socket), "
         "`callee_busy` (in another call) or `conflict` (the caller is in a call); 403 "
-        "`blocked` when either blocked the other, `permission_denied` for a non-host.",
+        "`blocked` when either blocked the other, `permission_denied` for a non-host; 429 "
+        "`rate_limited` over CALL_INVITE_RATE invites per caller.",
         request=CallCreateSerializer,
-        responses={201: CallSerializer, **error_responses(400, 401, 402, 403, 404, 409, 413)},
+        responses={
+            201: CallSerializer,
+            **error_responses(400, 401, 402, 403, 404, 409, 413, 429),
+        },
     )
     def post(self, request: Request) -> Response:
         serializer = CallCreateSerializer(data=request.data)

@@ -43,6 +43,7 @@ from videochat.errors import (
     ValidationFailed,
 )
 from videochat.gateway import anotify, blocking, notify
+from videochat.ratelimit import rate_limit
 from wallet.selectors import wallet_of_user
 
 logger = logging.getLogger(__name__)
@@ -69,7 +70,11 @@ def call_invite(*, caller: User, callee_id: int) -> Call:
     calling oneself (400), unknown callee (404), a callee who is not a host (403
     permission_denied), a block either way (403 blocked), a caller who can't pay one period
     (402), a callee with no live socket (409 callee_offline), a caller already in a ringing
-    or active call (409 conflict), a callee in one (409 callee_busy)."""
+    or active call (409 conflict), a callee in one (409 callee_busy). Before all that, at
+    most CALL_INVITE_RATE invites per caller (429 rate_limited): every invite rings a phone."""
+    rate_limit(
+        action="call:invite", user_id=caller.pk, rate=settings.CALL_INVITE_RATE, what="calls"
+    )
     if callee_id == caller.pk:
         raise ValidationFailed(
             "You can't call yourself.", details={"callee_id": ["You can't call yourself."]}

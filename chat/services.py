@@ -14,42 +14,20 @@ from chat.selectors import conversation_get_for, message_data
 from chat.writer import NewMessage, message_writer, now_ms
 from videochat.errors import Blocked, NotFound, RateLimited, ValidationFailed
 from videochat.gateway import notify
-from videochat.ratelimit import rate_limit_hit
+from videochat.ratelimit import Rate, rate_limit
 
 TEXT_MAX_LENGTH = 4000
-# Per user: messages per window, and typing events per second.
-MESSAGE_RATE = (20, 10)
-TYPING_RATE = (2, 1)
-
-
-def _rate_check(*, user_id: int, action: str, limit: int, window: int, what: str) -> None:
-    """At most `limit` actions per `window` seconds per user, else `rate_limited`."""
-    rate_limit_hit(
-        key=f"chat:rate:{action}:{user_id}",
-        limit=limit,
-        window=window,
-        message=f"Too many {what}; slow down.",
-    )
+# Per user: (messages, seconds) and (typing events, seconds).
+MESSAGE_RATE: Rate = (20, 10)
+TYPING_RATE: Rate = (2, 1)
 
 
 def message_rate_check(*, user_id: int) -> None:
-    _rate_check(
-        user_id=user_id,
-        action="message",
-        limit=MESSAGE_RATE[0],
-        window=MESSAGE_RATE[1],
-        what="messages",
-    )
+    rate_limit(action="chat:message", user_id=user_id, rate=MESSAGE_RATE, what="messages")
 
 
 def typing_rate_check(*, user_id: int) -> None:
-    _rate_check(
-        user_id=user_id,
-        action="typing",
-        limit=TYPING_RATE[0],
-        window=TYPING_RATE[1],
-        what="typing events",
-    )
+    rate_limit(action="chat:typing", user_id=user_id, rate=TYPING_RATE, what="typing events")
 
 
 def message_text_clean(text: str) -> str:

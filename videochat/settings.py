@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "channels",
+    "axes",
     "videochat",
     "accounts",
     "wallet",
@@ -72,6 +73,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as axes asks: turns a locked-out admin login into its lockout answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "videochat.urls"
@@ -157,6 +160,11 @@ MONGO_URL = env_url("MONGO_URL", "mongodb://127.0.0.1:27017/videochat", schemes=
 # --- Auth --------------------------------------------------------------------------------
 
 AUTH_USER_MODEL = "accounts.User"
+# axes first: it refuses a locked-out account and address before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
@@ -196,6 +204,17 @@ REST_FRAMEWORK = {
     "NUM_PROXIES": env_int("NUM_PROXIES", 0, minimum=0, maximum=5),
     "UNAUTHENTICATED_USER": None,
 }
+
+# Login lockout (django-axes; accounts/lockout.py): this many wrong passwords for one account
+# from one client address lock that pair out of /admin/login/ and /auth/token for the
+# cool-off, which every further failure starts again. A success at the admin clears the count.
+AXES_FAILURE_LIMIT = env_int("LOGIN_LOCKOUT_FAILURES", 10, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 30, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_USERNAME_CALLABLE = "accounts.lockout.login_username"
+AXES_CLIENT_IP_CALLABLE = "accounts.lockout.login_client_address"
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.login_lockout_response"
 
 # Largest JSON body the API reads; bigger ones are refused with 413 before parsing.
 API_MAX_BODY_BYTES = 64 * 1024
@@ -249,6 +268,10 @@ PRESENCE_TTL_SECONDS = env_int("PRESENCE_TTL_SECONDS", 60, minimum=5)
 PRESENCE_SWEEP_SECONDS = env_int("PRESENCE_SWEEP_SECONDS", 15, minimum=1, maximum=300)
 # How long POST /match keeps a matched user from being handed to anyone else.
 MATCH_RESERVE_SECONDS = env_int("MATCH_RESERVE_SECONDS", 15, minimum=1, maximum=300)
+# Per-user limits (count, seconds) of POST /match and of call invites (POST /calls and
+# call:invite); over them is 429 rate_limited. Far above what a person does by hand.
+MATCH_RATE = env_rate("MATCH_RATE", "20/min")
+CALL_INVITE_RATE = env_rate("CALL_INVITE_RATE", "10/min")
 # Threads per server process for the blocking work of socket handlers (ORM, MongoDB, Redis);
 # a call takes a PostgreSQL connection from the process's pool and gives it back
 # (videochat/gateway/threads.py), so more threads than DATABASE_POOL_MAX_SIZE only queue

@@ -110,3 +110,66 @@ def test_many_callers_at_once_never_share_a_host():
     matched = [host_id for host_id in got if host_id is not None]
     assert sorted(matched) == sorted(h.pk for h in hosts)  # each once, none twice
     assert got.count(None) == len(callers) - len(hosts)
+
+
+def reserved_hosts() -> int:
+    redis = get_redis_connection("default")
+    return len(list(redis.scan_iter(match=f"{settings.REDIS_PREFIX}:match:reserved:*")))
+
+
+def test_a_caller_holds_one_reservation_at_a_time(client_for, alice, bob):
+    hosts = HostFactory.create_batch(3)
+    online(*hosts)
+    client = client_for(alice)
+
+    matched = [client.post(MATCH, {}, format="json").json()["user"]["id"] for _ in range(3)]
+
+    # Each new match let the previous one go: only the last is held for alice.
+    assert reserved_hosts() == 1
+    others = {h.pk for h in hosts} - {matched[-1]}
+    got = {
+        client_for(caller).post(MATCH, {}, format="json").json()["user"]["id"]
+        for caller in (bob, UserFactory.create())
+    }
+    assert got == others
+
+
+def test_match_is_rate_limited_per_user(client_for, alice, bob, hana):
+    online(hana)
+    limit, window = settings.MATCH_RATE
+    client = client_for(alice)
+    for _ in range(limit):
+        reservations_lapse()
+        assert client.post(MATCH, {}, format="json").status_code in (200, 404)
+
+    response = client.post(MATCH, {}, format="json")
+
+    error = assert_error(response, 429, "rate_limited")
+    assert isinstance(error["details"]["retry_after"], int)
+    assert int(response["Retry-After"]) == error["details"]["retry_after"]
+    assert 0 < error["details"]["retry_after"] <= window
+    reservations_lapse()
+    assert client_for(bob).post(MATCH, {}, format="json").status_code == 200  # per user
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_callers_requests_at_once_still_hold_one_reservation():
+    hosts = HostFactory.create_batch(6)
+    caller = UserFactory.create()
+    online(*hosts)
+    start = threading.Barrier(6)
+
+    def ask(_: int) -> int | None:
+        try:
+            start.wait()
+            return match_find(user=caller).pk
+        except NotFound:
+            return None
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(6) as pool:
+        got = list(pool.map(ask, range(6)))
+
+    assert any(got)
+    assert reserved_hosts() == 1

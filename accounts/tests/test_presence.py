@@ -9,6 +9,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from accounts.discovery import presence_nearby_page
+from accounts.models import Block
 from accounts.presence import (
     presence_socket_alive,
     presence_socket_closed,
@@ -119,6 +120,53 @@ async def test_a_socket_that_times_out_is_swept_and_announced_once(alice, bob, t
         assert await watcher.push("presence:update") == update(alice, "offline")
         assert await sync_to_async(presence_sweep)(now=later) == 0
         assert await watcher.nothing()
+
+
+@pytest.mark.parametrize("blocker", ["alice", "bob"])
+async def test_a_block_either_way_hides_presence_pushes(alice, bob, hana, talked, blocker):
+    """bob talks with alice and hana; a block between alice and bob, whoever made it, keeps
+    each from hearing the other come and go, while hana's changes still reach bob."""
+    one, other = (alice, bob) if blocker == "alice" else (bob, alice)
+    await sync_to_async(Block.objects.create)(blocker=one, blocked=other)
+
+    async with device(bob) as watcher:
+        async with device(alice):
+            async with device(hana):
+                # alice came online first, but bob hears only hana.
+                assert await watcher.push("presence:update") == update(hana, "online")
+            assert await watcher.push("presence:update") == update(hana, "offline")
+        async with device(hana):
+            # alice went offline first, but bob hears only hana again.
+            assert await watcher.push("presence:update") == update(hana, "online")
+        assert await watcher.push("presence:update") == update(hana, "offline")
+        assert await watcher.nothing()
+
+    async with device(alice) as watched_by_alice:
+        async with device(bob):
+            pass
+        # bob came and went: alice heard nothing of it.
+        assert await watched_by_alice.nothing()
+
+
+async def test_blocking_shows_each_side_the_other_offline_until_unblocked(
+    client_for, alice, bob, talked
+):
+    client = await sync_to_async(client_for)(alice)
+    async with device(alice) as alice_device:
+        async with device(bob) as bob_device:
+            assert await alice_device.push("presence:update") == update(bob, "online")
+
+            blocked = await sync_to_async(client.post)(f"/api/v1/users/{bob.pk}/block")
+            assert blocked.status_code == 204
+            assert await bob_device.push("presence:update") == update(alice, "offline")
+            assert await alice_device.push("presence:update") == update(bob, "offline")
+
+            unblocked = await sync_to_async(client.delete)(f"/api/v1/users/{bob.pk}/block")
+            assert unblocked.status_code == 204
+            assert await bob_device.push("presence:update") == update(alice, "online")
+            assert await alice_device.push("presence:update") == update(bob, "online")
+            assert await bob_device.nothing()
+        assert await alice_device.push("presence:update") == update(bob, "offline")
 
 
 async def near_paris(viewer) -> list:

@@ -64,6 +64,9 @@ def test_production_starts_with_both():
         ("DATABASE_POOL_MIN_SIZE", "11", "above the maximum 10"),
         ("DATABASE_POOL_TIMEOUT_SECONDS", "0", "below the minimum"),
         ("THROTTLE_PAYMENT_WEBHOOK_REFUSED", "many/min", "is not a rate"),
+        ("MATCH_RATE", "ten/min", "is not a rate"),
+        ("CALL_INVITE_RATE", "0/min", "is not a rate"),
+        ("CALL_INVITE_RATE", "10/fortnight", "is not a rate"),
     ],
 )
 def test_bad_values_are_refused_with_the_variable_named(name, value, message):
@@ -108,3 +111,10 @@ def test_bad_rates_are_refused(monkeypatch, value):
     monkeypatch.setenv("X_RATE", value)
     with pytest.raises(ImproperlyConfigured, match=r"X_RATE=.* is not a rate"):
         env.env_rate("X_RATE", "1/min")
+
+
+def test_env_rate_reads_counts_per_period(monkeypatch):
+    for value, rate in [("10/min", (10, 60)), ("5/s", (5, 1)), ("100/hour", (100, 3600))]:
+        monkeypatch.setenv("X_RATE", value)
+        assert env.env_rate("X_RATE", "1/day") == rate
+    assert env.env_rate("X_MISSING", "3/day") == (3, 86400)
