@@ -11,10 +11,15 @@ import logging
 from io import BytesIO
 from typing import Any
 
+import psycopg
+import pymongo.errors
+import redis.exceptions
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.db import utils as db
 from django.http import Http404, HttpRequest, JsonResponse
 from django.views import defaults
+from django_redis.exceptions import ConnectionInterrupted
 from rest_framework import exceptions as drf
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
@@ -84,6 +89,43 @@ class RateLimited(ApplicationError):
 
 class ServiceUnavailable(ApplicationError):
     code, status = "service_unavailable", 503
+
+
+# --- Store outages ---------------------------------------------------------------------------
+# A store that is down, restarting or not answering in time fails the request with 503
+# `service_unavailable` and a Retry-After, on both doors (REST and socket): the client may
+# retry the same request (with its Idempotency-Key or client_id) and nothing happens twice.
+
+# Seconds a client is asked to wait: a store's restart takes about that long.
+STORE_RETRY_AFTER_SECONDS = 5
+
+# PostgreSQL error codes that say the server is gone or can't take us now, not that the
+# statement was wrong: class 08 (connection exception), 57P01-57P03 (shutting down, crashed,
+# starting up: what pg_terminate_backend and a restart send) and 53300 (too many clients).
+# A client-side failure (refused, reset, closed) has no code at all.
+_PG_UNAVAILABLE = ("08", "57P01", "57P02", "57P03", "53300")
+
+
+def store_unavailable(exc: BaseException) -> str | None:
+    """The store ("postgres", "redis" or "mongo") that `exc` says is unreachable or did not
+    answer in time, or None for any other error (a deadlock or a bad query stays a bug)."""
+    if isinstance(exc, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError):
+        return "redis"
+    if isinstance(exc, ConnectionInterrupted):  # django-redis' wrapper (cache, throttles)
+        return "redis"
+    if isinstance(exc, pymongo.errors.ConnectionFailure):
+        return "mongo"
+    if isinstance(exc, pymongo.errors.PyMongoError) and exc.timeout:
+        return "mongo"
+    if isinstance(exc, db.InterfaceError | psycopg.InterfaceError):
+        return "postgres"  # the connection is closed
+    if isinstance(exc, db.OperationalError | psycopg.OperationalError):
+        # Django's errors carry psycopg's as their cause.
+        cause = exc if isinstance(exc, psycopg.Error) else exc.__cause__
+        sqlstate = getattr(cause, "sqlstate", None)
+        if sqlstate is None or sqlstate.startswith(_PG_UNAVAILABLE):
+            return "postgres"
+    return None
 
 
 def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -159,7 +201,8 @@ def _drf_message(exc: drf.APIException) -> str:
 
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
-    """DRF's EXCEPTION_HANDLER: every error raised in a view leaves in the one shape."""
+    """DRF's EXCEPTION_HANDLER: every error raised in a view leaves in the one shape. The
+    gateway calls it too, with `context["where"]` naming the socket event for the logs."""
     headers: dict[str, str] = {}
     if isinstance(exc, ApplicationError):
         return Response(error_body(exc.code, exc.message, exc.details), status=exc.status)
@@ -185,8 +228,21 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
             status=status,
             headers=headers,
         )
-    request = context.get("request")
-    logger.exception("Unhandled error in %s", getattr(request, "path", "?"), exc_info=exc)
+    where = getattr(context.get("request"), "path", None) or context.get("where", "?")
+    store = store_unavailable(exc)
+    if store is not None:
+        # An outage, not a bug: one line per failed request, no traceback.
+        logger.warning("%s unavailable in %s: %r", store, where, exc)
+        return Response(
+            error_body(
+                "service_unavailable",
+                "The service is briefly unavailable; try again shortly.",
+                {"retry_after": STORE_RETRY_AFTER_SECONDS},
+            ),
+            status=503,
+            headers={"Retry-After": str(STORE_RETRY_AFTER_SECONDS)},
+        )
+    logger.exception("Unhandled error in %s", where, exc_info=exc)
     return Response(error_body("server_error", "Something went wrong on our side."), status=500)
 
 
