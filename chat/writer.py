@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import pymongo
 from bson import ObjectId
 from pymongo import UpdateOne
 from pymongo.client_session import ClientSession
@@ -24,6 +25,12 @@ from chat.documents import STATUS_SENT, Conversation, Message
 
 BATCH_MAX = 64
 DUPLICATE_KEY = 11000
+# The longest a batch may take, retries included: pymongo's with_transaction retries a
+# transaction that fails on the network for 120 s, and every sender of the batch would wait
+# that long while MongoDB is down. Past this the senders hear `service_unavailable`; a commit
+# whose outcome was unknown may have stored the batch, and a retry with the same client_id
+# then finds its message, so nothing acknowledged is ever lost and nothing is stored twice.
+WRITE_TIMEOUT_SECONDS = 5
 
 
 def now_ms() -> datetime:
@@ -139,7 +146,10 @@ def messages_insert(batch: Sequence[NewMessage]) -> list[dict[str, Any]]:
         return documents
 
     try:
-        with messages.database.client.start_session() as session:
+        with (
+            pymongo.timeout(WRITE_TIMEOUT_SECONDS),
+            messages.database.client.start_session() as session,
+        ):
             return session.with_transaction(write)
     except BulkWriteError as error:
         if all(e.get("code") == DUPLICATE_KEY for e in error.details.get("writeErrors", [])):

@@ -1,16 +1,20 @@
 """Group commit (chat/writer.py) against the real mongod: messages stored at the same moment
 share a transaction, and one refused message (a resent client_id) costs the others nothing."""
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 from threading import Barrier
+from typing import Any
 
 import pytest
-from pymongo.errors import DuplicateKeyError
+from pymongo import MongoClient
+from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from chat import writer
 from chat.documents import Conversation, Message
 from chat.services import message_store
 from chat.writer import NewMessage, messages_insert
+from videochat.errors import store_unavailable
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("mongo_db")]
 
@@ -79,3 +83,18 @@ def test_a_batch_with_a_taken_client_id_stores_nothing(alice, bob):
         )
     assert list(Message.objects.scalar("text")) == ["first"]
     assert Conversation.objects.get().unread == {str(alice.pk): 0, str(bob.pk): 1}
+
+
+@pytest.mark.timeout(60)
+def test_a_batch_fails_in_bounded_time_when_mongodb_is_gone(alice, bob, monkeypatch):
+    # pymongo's with_transaction retries a transaction that fails on the network for up to
+    # 120 s, while every sender in the batch waits: the writer bounds it.
+    nowhere: MongoClient[dict[str, Any]] = MongoClient(port=1, serverSelectionTimeoutMS=200)
+    for document in (Message, Conversation):
+        collection = nowhere["chat"][document._get_collection_name()]
+        monkeypatch.setattr(document, "_get_collection", lambda c=collection: c)
+    started = time.monotonic()
+    with pytest.raises(PyMongoError) as raised:
+        messages_insert([NewMessage(sender_id=alice.pk, to=bob.pk, text="hi", client_id="c")])
+    assert time.monotonic() - started < writer.WRITE_TIMEOUT_SECONDS + 5
+    assert store_unavailable(raised.value) == "mongo"  # answered 503 service_unavailable
