@@ -16,6 +16,7 @@ from django.urls import path  # noqa: E402
 
 from videochat.gateway.auth import JWTAuthMiddleware  # noqa: E402
 from videochat.gateway.consumer import GatewayConsumer  # noqa: E402
+from videochat.gateway.outage import StoreOutageGuard  # noqa: E402
 
 if settings.DEBUG:
     # Development only: production serves /static/ from nginx (deploy/nginx.conf).
@@ -28,7 +29,9 @@ if settings.DEBUG:
 application = ProtocolTypeRouter(
     {
         "http": django_http,
-        "websocket": JWTAuthMiddleware(URLRouter([path("ws/", GatewayConsumer.as_asgi())])),
+        "websocket": StoreOutageGuard(
+            JWTAuthMiddleware(URLRouter([path("ws/", GatewayConsumer.as_asgi())]))
+        ),
     }
 )
 
