@@ -22,6 +22,7 @@ from pymongo.client_session import ClientSession
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from chat.documents import STATUS_SENT, Conversation, Message
+from videochat.errors import store_unavailable
 
 BATCH_MAX = 64
 DUPLICATE_KEY = 11000
@@ -169,7 +170,8 @@ class MessageWriter:
     """One writer thread per process takes every message waiting, up to BATCH_MAX, writes
     them as one transaction, and wakes their callers. When the batch fails on a duplicate key
     (a resent client_id, a race on a new pair), each message is written alone, so one
-    message's refusal never costs the others theirs."""
+    message's refusal never costs the others theirs. When it fails because MongoDB is out
+    of reach, the messages that queued meanwhile fail with it."""
 
     def __init__(self) -> None:
         self._ready = threading.Condition()
@@ -212,6 +214,11 @@ class MessageWriter:
                 return
             batch[0].error = DuplicateKeyError("a client_id or pair key was taken")
         except Exception as error:  # MongoDB unreachable, ...: every caller hears of it
+            if store_unavailable(error):
+                # What queued meanwhile would wait for the same outage, then fail the same
+                # way: it fails now, so no sender waits longer than one batch's bound.
+                with self._ready:
+                    batch, self._waiting = batch + self._waiting, []
             for waiting in batch:
                 waiting.error = error
         else:
