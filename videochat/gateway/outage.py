@@ -50,7 +50,5 @@ class StoreOutageGuard:
             # The offered bearer subprotocol is echoed, or browsers drop the socket before
             # they see the close code.
             await send({"type": "websocket.accept", "subprotocol": read_token(scope)[1]})
-            await send(
-                {"type": "websocket.close", "code": CLOSE_TRY_AGAIN_LATER,
-                 "reason": "service_unavailable"}
-            )  # fmt: skip
+            close = {"code": CLOSE_TRY_AGAIN_LATER, "reason": "service_unavailable"}
+            await send({"type": "websocket.close", **close})
