@@ -7,10 +7,13 @@ Exactly once, never skipped, whatever runs at the same time or dies half way:
 - A period is charged only under the call's row lock and only after the ones paid
   (`periods_charged`), in the same database transaction that moves the coins and advances
   `periods_charged`: it commits whole or not at all.
-- The tick claims due calls with SELECT ... FOR UPDATE SKIP LOCKED, so concurrent ticks
-  split the calls instead of both billing one, and a call being answered or closed is left
-  to the next tick (a close charges the periods that began before it); the idempotency key
-  backs this up in the ledger.
+- The tick claims due calls with SELECT ... FOR NO KEY UPDATE SKIP LOCKED, so concurrent
+  ticks split the calls instead of both billing one, and a call being answered or closed is
+  left to the next tick (a close charges the periods that began before it); the idempotency
+  key backs this up in the ledger. NO KEY UPDATE (what an UPDATE that keeps the row's key
+  takes anyway), not FOR UPDATE: a gift sent in the call takes a KEY SHARE lock on the call
+  row at commit (its foreign key) while it holds the wallets the tick locks next, and FOR
+  UPDATE would make the two wait for each other.
 - A worker killed mid-tick loses only its uncommitted batch, which the next tick redoes.
 """
 
@@ -97,7 +100,7 @@ WHERE c.status = %(active)s AND c.next_charge_at <= %(now)s
   AND c.next_charge_at >= %(after_at)s AND (c.next_charge_at, c.id) > (%(after_at)s, %(after_id)s)
 ORDER BY c.next_charge_at, c.id
 LIMIT %(limit)s
-FOR UPDATE OF c SKIP LOCKED
+FOR NO KEY UPDATE OF c SKIP LOCKED
 """  # noqa: S608 (only the models' table names are interpolated)
 
 

@@ -15,15 +15,23 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import pymongo
 from bson import ObjectId
 from pymongo import UpdateOne
 from pymongo.client_session import ClientSession
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from chat.documents import STATUS_SENT, Conversation, Message
+from videochat.errors import store_unavailable
 
 BATCH_MAX = 64
 DUPLICATE_KEY = 11000
+# The longest a batch may take, retries included: pymongo's with_transaction retries a
+# transaction that fails on the network for 120 s, and every sender of the batch would wait
+# that long while MongoDB is down. Past this the senders hear `service_unavailable`; a commit
+# whose outcome was unknown may have stored the batch, and a retry with the same client_id
+# then finds its message, so nothing acknowledged is ever lost and nothing is stored twice.
+WRITE_TIMEOUT_SECONDS = 5
 
 
 def now_ms() -> datetime:
@@ -139,7 +147,10 @@ def messages_insert(batch: Sequence[NewMessage]) -> list[dict[str, Any]]:
         return documents
 
     try:
-        with messages.database.client.start_session() as session:
+        with (
+            pymongo.timeout(WRITE_TIMEOUT_SECONDS),
+            messages.database.client.start_session() as session,
+        ):
             return session.with_transaction(write)
     except BulkWriteError as error:
         if all(e.get("code") == DUPLICATE_KEY for e in error.details.get("writeErrors", [])):
@@ -159,7 +170,8 @@ class MessageWriter:
     """One writer thread per process takes every message waiting, up to BATCH_MAX, writes
     them as one transaction, and wakes their callers. When the batch fails on a duplicate key
     (a resent client_id, a race on a new pair), each message is written alone, so one
-    message's refusal never costs the others theirs."""
+    message's refusal never costs the others theirs. When it fails because MongoDB is out
+    of reach, the messages that queued meanwhile fail with it."""
 
     def __init__(self) -> None:
         self._ready = threading.Condition()
@@ -202,6 +214,11 @@ class MessageWriter:
                 return
             batch[0].error = DuplicateKeyError("a client_id or pair key was taken")
         except Exception as error:  # MongoDB unreachable, ...: every caller hears of it
+            if store_unavailable(error):
+                # What queued meanwhile would wait for the same outage, then fail the same
+                # way: it fails now, so no sender waits longer than one batch's bound.
+                with self._ready:
+                    batch, self._waiting = batch + self._waiting, []
             for waiting in batch:
                 waiting.error = error
         else:

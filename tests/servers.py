@@ -53,15 +53,16 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def database_url() -> str:
-    """The pytest test database (tests.settings keeps a `test_*` name as given)."""
+def database_url(*, port: int | None = None) -> str:
+    """The pytest test database (tests.settings keeps a `test_*` name as given); `port`
+    reaches it through another port (a proxy in front of PostgreSQL)."""
     db = connection.settings_dict
     assert db["NAME"].startswith("test_"), "server processes only ever run on a test database"
     credentials = quote(db["USER"] or "", safe="")
     if db["PASSWORD"]:
         credentials += ":" + quote(db["PASSWORD"], safe="")
     host = db["HOST"] or HOST
-    port = db["PORT"] or 5432
+    port = port or db["PORT"] or 5432
     return f"postgres://{credentials}@{host}:{port}/{quote(db['NAME'], safe='')}"
 
 
@@ -85,10 +86,11 @@ def request(
     token: str | None = None,
     body: Any = None,
     timeout: float = 5,
+    headers: dict[str, str] | None = None,
 ) -> tuple[int, Any]:
     """(status, decoded JSON or None) of one HTTP request to 127.0.0.1:`port`."""
     conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
-    headers = {"Content-Type": "application/json"}
+    headers = {"Content-Type": "application/json", **(headers or {})}
     if token:
         headers["Authorization"] = f"Bearer {token}"
     try:
@@ -312,13 +314,14 @@ def running_servers(
             process.stop()
 
 
-def run_python(code: str) -> "subprocess.CompletedProcess[str]":
+def run_python(code: str, env: dict[str, str] | None = None) -> "subprocess.CompletedProcess[str]":
     """`python -c code` in a fresh interpreter with the test settings (for what importing
-    this test process has already done, e.g. admin autodiscovery); output captured."""
+    this test process has already done, e.g. admin autodiscovery) and `env` on top of this
+    process's environment; output captured."""
     return subprocess.run(
         [sys.executable, "-c", code],
         cwd=ROOT,
-        env={**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"},
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", **(env or {})},
         capture_output=True,
         text=True,
         timeout=60,

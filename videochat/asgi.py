@@ -16,6 +16,7 @@ from django.urls import path  # noqa: E402
 
 from videochat.gateway.auth import JWTAuthMiddleware  # noqa: E402
 from videochat.gateway.consumer import GatewayConsumer  # noqa: E402
+from videochat.gateway.outage import StoreOutageGuard  # noqa: E402
 from videochat.logs import redact_server_logs  # noqa: E402
 
 # Sockets may carry their access token in the URL: the server's request lines must not.
@@ -32,7 +33,9 @@ if settings.DEBUG:
 application = ProtocolTypeRouter(
     {
         "http": django_http,
-        "websocket": JWTAuthMiddleware(URLRouter([path("ws/", GatewayConsumer.as_asgi())])),
+        "websocket": StoreOutageGuard(
+            JWTAuthMiddleware(URLRouter([path("ws/", GatewayConsumer.as_asgi())]))
+        ),
     }
 )
 

@@ -12,11 +12,15 @@ import math
 from io import BytesIO
 from typing import Any
 
+import psycopg
+import pymongo.errors
+import redis.exceptions
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.db import OperationalError
+from django.db import utils as db
 from django.http import Http404, HttpRequest, JsonResponse
 from django.views import defaults
+from django_redis.exceptions import ConnectionInterrupted
 from rest_framework import exceptions as drf
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
@@ -90,10 +94,31 @@ def retry_after_seconds(wait: float | None) -> int:
     return 1 if wait is None else max(1, math.ceil(wait))
 
 
-class RateLimited(ApplicationError):
+class RetryLater(ApplicationError):
+    """An error the client may retry after a wait: whole seconds in `details.retry_after`
+    and, on REST, the `Retry-After` header."""
+
+    default_retry_after: float | None = None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        self.retry_after = retry_after_seconds(
+            self.default_retry_after if retry_after is None else retry_after
+        )
+        super().__init__(message, details={**(details or {}), "retry_after": self.retry_after})
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
+class RateLimited(RetryLater):
     """Too many requests. Every limiter raises this with the seconds until the client may
-    try again; REST answers it with `Retry-After` and the socket with the same body, both
-    with an integer `details.retry_after`."""
+    try again (both doors answer it with an integer `details.retry_after`)."""
 
     code, status = "rate_limited", 429
 
@@ -104,21 +129,63 @@ class RateLimited(ApplicationError):
         retry_after: float | None,
         details: dict[str, Any] | None = None,
     ) -> None:
-        self.retry_after = retry_after_seconds(retry_after)
-        super().__init__(message, details={**(details or {}), "retry_after": self.retry_after})
-
-    def headers(self) -> dict[str, str]:
-        return {"Retry-After": str(self.retry_after)}
+        super().__init__(message, retry_after=retry_after, details=details)
 
 
-class ServiceUnavailable(ApplicationError):
+class ServiceUnavailable(RetryLater):
+    """A store is down, restarting or busy: the client may retry the same request (with its
+    Idempotency-Key or client_id) and nothing happens twice."""
+
     code, status = "service_unavailable", 503
+    # A store's restart takes about that long.
+    default_retry_after = 5
+
+    def __init__(
+        self,
+        message: str = "The service is briefly unavailable; try again shortly.",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(message, **kwargs)
 
 
-class DatabaseUnavailable(ServiceUnavailable, OperationalError):
+class DatabaseUnavailable(ServiceUnavailable, db.OperationalError):
     """No PostgreSQL connection came free within DATABASE_POOL_TIMEOUT_SECONDS (the process's
     pool is exhausted, or the server is unreachable). Still a database error to code that
     catches those."""
+
+
+# --- Store outages ---------------------------------------------------------------------------
+# A store that is down, restarting or not answering in time fails the request with 503
+# `service_unavailable` and a Retry-After, on both doors (REST and socket): the client may
+# retry the same request (with its Idempotency-Key or client_id) and nothing happens twice.
+
+# PostgreSQL error codes that say the server is gone or can't take us now, not that the
+# statement was wrong: class 08 (connection exception), 57P01-57P03 (shutting down, crashed,
+# starting up: what pg_terminate_backend and a restart send) and 53300 (too many clients).
+# A client-side failure (refused, reset, closed) has no code at all.
+_PG_UNAVAILABLE = ("08", "57P01", "57P02", "57P03", "53300")
+
+
+def store_unavailable(exc: BaseException) -> str | None:
+    """The store ("postgres", "redis" or "mongo") that `exc` says is unreachable or did not
+    answer in time, or None for any other error (a deadlock or a bad query stays a bug)."""
+    if isinstance(exc, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError):
+        return "redis"
+    if isinstance(exc, ConnectionInterrupted):  # django-redis' wrapper (cache, throttles)
+        return "redis"
+    if isinstance(exc, pymongo.errors.ConnectionFailure):
+        return "mongo"
+    if isinstance(exc, pymongo.errors.PyMongoError) and exc.timeout:
+        return "mongo"
+    if isinstance(exc, db.InterfaceError | psycopg.InterfaceError):
+        return "postgres"  # the connection is closed
+    if isinstance(exc, db.OperationalError | psycopg.OperationalError):
+        # Django's errors carry psycopg's as their cause.
+        cause = exc if isinstance(exc, psycopg.Error) else exc.__cause__
+        sqlstate = getattr(cause, "sqlstate", None)
+        if sqlstate is None or sqlstate.startswith(_PG_UNAVAILABLE):
+            return "postgres"
+    return None
 
 
 def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -186,7 +253,8 @@ def _drf_message(exc: drf.APIException) -> str:
 
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
-    """DRF's EXCEPTION_HANDLER: every error raised in a view leaves in the one shape."""
+    """DRF's EXCEPTION_HANDLER: every error raised in a view leaves in the one shape. The
+    gateway calls it too, with `context["where"]` naming the socket event for the logs."""
     headers: dict[str, str] = {}
     if isinstance(exc, drf.Throttled):
         # DRF's throttles answer like every other limiter.
@@ -214,8 +282,13 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
             status=status,
             headers=headers,
         )
-    request = context.get("request")
-    logger.exception("Unhandled error in %s", getattr(request, "path", "?"), exc_info=exc)
+    where = getattr(context.get("request"), "path", None) or context.get("where", "?")
+    store = store_unavailable(exc)
+    if store is not None:
+        # An outage, not a bug: one line per failed request, no traceback.
+        logger.warning("%s unavailable in %s: %r", store, where, exc)
+        return api_exception_handler(ServiceUnavailable(), context)
+    logger.exception("Unhandled error in %s", where, exc_info=exc)
     return Response(error_body("server_error", "Something went wrong on our side."), status=500)
 
 

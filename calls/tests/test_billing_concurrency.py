@@ -7,11 +7,13 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import UTC, datetime
 
 import pytest
-from django.db import connections
+from django.db import connections, transaction
+from django.utils import timezone
 
-from calls import charging
+from calls import billing, charging
 from calls.billing import billing_tick
 from calls.models import Call
 from calls.tests.billing_helpers import (
@@ -22,6 +24,8 @@ from calls.tests.billing_helpers import (
     rewind,
     start_call,
 )
+from gifts.services import gift_send
+from gifts.tests.helpers import make_gift
 from tests.factories import HostFactory, UserFactory
 from tests.servers import ROOT, server_env
 from wallet.models import Transaction
@@ -172,3 +176,41 @@ def test_a_process_killed_mid_batch_loses_only_that_batch():
         report = billing_tick()
     assert (report.calls, report.charged) == (3, 3)
     assert_charged_once(ordered, periods=2)
+
+
+@pytest.mark.timeout(60)
+def test_a_gift_in_the_call_does_not_wait_for_a_tick_holding_the_call():
+    # A tick locks a due call, then its parties' wallets. A gift sent in that call locks the
+    # wallets, then, at commit, the call row for its foreign key (a KEY SHARE lock). Had the
+    # tick's lock conflicted with that one, each would wait for the other: a deadlock, seen
+    # under load in tests/test_faults.py (the gift answered 500).
+    caller, host = UserFactory.create(), HostFactory.create()
+    fund(caller, 100)
+    call = start_call(caller, host, rate=10)
+    rewind(call, PERIOD)  # period 2 is due: the tick claims the call
+    rose = make_gift("Rose", 5)
+    claimed, release = threading.Event(), threading.Event()
+
+    def tick_holding_the_call() -> None:
+        try:
+            with transaction.atomic():
+                start = (datetime.min.replace(tzinfo=UTC), 0)
+                due = billing._claim_due(now=timezone.now(), after=start, limit=10)
+                assert [billable.id for billable, _ in due] == [call.pk]
+                claimed.set()
+                release.wait(15)
+        finally:
+            connections.close_all()
+
+    tick = threading.Thread(target=tick_holding_the_call)
+    tick.start()
+    try:
+        assert claimed.wait(10)
+        started = time.monotonic()
+        gift_send(sender=caller, to=host.pk, gift_id=rose.pk, call_id=call.pk)
+        took = time.monotonic() - started
+    finally:
+        release.set()
+        tick.join()
+    assert took < 3
+    assert balance(caller) == 100 - 10 - 5

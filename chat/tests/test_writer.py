@@ -1,16 +1,20 @@
 """Group commit (chat/writer.py) against the real mongod: messages stored at the same moment
 share a transaction, and one refused message (a resent client_id) costs the others nothing."""
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 from threading import Barrier
+from typing import Any
 
 import pytest
-from pymongo.errors import DuplicateKeyError
+from pymongo import MongoClient
+from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from chat import writer
 from chat.documents import Conversation, Message
 from chat.services import message_store
 from chat.writer import NewMessage, messages_insert
+from videochat.errors import store_unavailable
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("mongo_db")]
 
@@ -79,3 +83,43 @@ def test_a_batch_with_a_taken_client_id_stores_nothing(alice, bob):
         )
     assert list(Message.objects.scalar("text")) == ["first"]
     assert Conversation.objects.get().unread == {str(alice.pk): 0, str(bob.pk): 1}
+
+
+@pytest.fixture
+def mongodb_gone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The chat documents' collections on a client of a mongod that is not there."""
+    nowhere: MongoClient[dict[str, Any]] = MongoClient(port=1, serverSelectionTimeoutMS=200)
+    for document in (Message, Conversation):
+        collection = nowhere["chat"][document._get_collection_name()]
+        monkeypatch.setattr(document, "_get_collection", lambda c=collection: c)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.usefixtures("mongodb_gone")
+def test_a_batch_fails_in_bounded_time_when_mongodb_is_gone(alice, bob):
+    # pymongo's with_transaction retries a transaction that fails on the network for up to
+    # 120 s, while every sender in the batch waits: the writer bounds it.
+    started = time.monotonic()
+    with pytest.raises(PyMongoError) as raised:
+        messages_insert([NewMessage(sender_id=alice.pk, to=bob.pk, text="hi", client_id="c")])
+    assert time.monotonic() - started < writer.WRITE_TIMEOUT_SECONDS + 5
+    assert store_unavailable(raised.value) == "mongo"  # answered 503 service_unavailable
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.usefixtures("mongodb_gone")
+def test_messages_queued_behind_a_failing_batch_fail_with_it(alice, bob):
+    # Without this, a message that arrives while a batch fails waits for that batch, then
+    # for its own to fail the same way: twice the bound.
+    def send(client_id: str) -> float:
+        started = time.monotonic()
+        with pytest.raises(PyMongoError):
+            message_store(sender_id=alice.pk, to=bob.pk, text="hi", client_id=client_id)
+        return time.monotonic() - started
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        first = pool.submit(send, "first")
+        time.sleep(1)  # the first batch is being tried
+        second = pool.submit(send, "second")
+        waited = first.result(), second.result()
+    assert max(waited) < writer.WRITE_TIMEOUT_SECONDS + 1, waited

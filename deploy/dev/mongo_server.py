@@ -39,7 +39,7 @@ def ensure_mongo(cfg: dict[str, str]) -> None:
         raise SetupError(f"MongoDB at {host}:{port} (MONGO_URL) does not answer")
     else:
         _start_mongod(cfg, port, replset)
-    _ensure_primary(client, host, port, replset)
+    ensure_primary(client, host, port, replset)
 
 
 def stop_mongo(details: dict[str, Any]) -> None:
@@ -122,7 +122,9 @@ def _start_mongod(cfg: dict[str, str], port: int, replset: str) -> None:
     record_started(cfg, "mongo", pid=int(pidfile.read_text()), port=port)
 
 
-def _ensure_primary(client: Any, host: str, port: int, replset: str) -> None:
+def ensure_primary(client: Any, host: str, port: int, replset: str) -> None:
+    """Initiate the one-member replica set unless it was, then wait until it is primary
+    (tests/stores.py starts its own mongod the same way)."""
     from pymongo.errors import OperationFailure
 
     try:

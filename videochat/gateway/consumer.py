@@ -24,6 +24,7 @@ from videochat.errors import (
     ValidationFailed,
     api_exception_handler,
     error_body,
+    store_unavailable,
 )
 from videochat.gateway.frames import (
     FrameTooLarge,
@@ -163,9 +164,10 @@ class GatewayConsumer(AsyncJsonWebsocketConsumer):
 
     def error_body_for(self, exc: Exception, event_type: str | None) -> dict[str, Any]:
         """The REST API's error body for the same exception, so both doors say the same
-        thing; anything unexpected is logged (call from the except block) and hidden."""
-        if isinstance(exc, CLIENT_ERRORS):
-            return api_exception_handler(exc, {}).data
+        thing (a store outage is `service_unavailable`); anything unexpected is logged (call
+        from the except block) and hidden."""
+        if isinstance(exc, CLIENT_ERRORS) or store_unavailable(exc):
+            return api_exception_handler(exc, {"where": f"socket event {event_type}"}).data
         assert self.ctx is not None
         logger.exception("WebSocket event %s of user %s failed", event_type, self.ctx.user_id)
         return error_body("server_error", "Something went wrong on our side.")

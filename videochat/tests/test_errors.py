@@ -86,3 +86,19 @@ def test_a_service_rate_limit_answers_like_a_throttle(api, wait, seconds):
     assert error["message"] == "Too many things."
     assert response["Retry-After"] == str(seconds)
     assert error["details"] == {"retry_after": seconds}
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("store", ["redis", "mongo", "postgres-refused", "postgres-terminated"])
+def test_a_store_outage_is_503_service_unavailable_with_retry_after(api, store, caplog):
+    response = api.get(f"/api/test/store/{store}")
+    error = assert_error(response, 503, "service_unavailable")
+    assert int(response["Retry-After"]) >= 1
+    assert error["details"] == {"retry_after": int(response["Retry-After"])}
+    assert "Traceback" not in caplog.text  # an outage is logged in one line, not as a bug
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_cancelled_statement_is_not_an_outage(api):
+    api.raise_request_exception = False
+    assert_error(api.get("/api/test/store/postgres-statement-cancelled"), 500, "server_error")

@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 import pytest
+import redis
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.http import Http404
@@ -13,7 +14,7 @@ from rest_framework import exceptions as drf_exceptions
 from rest_framework import serializers
 
 from videochat.errors import Conflict, InsufficientFunds
-from videochat.gateway import EventContext, registry
+from videochat.gateway import EventContext, blocking, registry
 from videochat.gateway.registry import EventRegistry
 from videochat.gateway.testing import (  # noqa: F401
     open_socket,
@@ -165,6 +166,24 @@ async def test_crashing_handler_is_a_server_error_and_the_socket_lives(alice, ca
             await socket.send_json_to({"type": "presence:update", "ref": "next"})
             assert (await socket.receive_json_from())["type"] == "ack"
     assert "boom" in caplog.text  # logged with its traceback
+
+
+async def test_a_store_outage_is_service_unavailable_and_the_socket_lives(alice, caplog):
+    def ping_a_redis_that_is_not_there() -> None:
+        redis.Redis(port=1, socket_connect_timeout=0.5).ping()
+
+    async def outage(ctx: EventContext, data: dict[str, Any]) -> None:
+        await blocking(ping_a_redis_that_is_not_there)()
+
+    with temporary_event("test:outage", outage):
+        async with open_socket(alice) as socket:
+            await socket.send_json_to({"type": "test:outage", "ref": 1})
+            error = (await socket.receive_json_from(timeout=10))["error"]
+            assert error["code"] == "service_unavailable"
+            assert error["details"]["retry_after"] >= 1
+            await socket.send_json_to({"type": "presence:update", "ref": "next"})
+            assert (await socket.receive_json_from())["type"] == "ack"
+    assert "Traceback" not in caplog.text  # an outage is no bug
 
 
 async def test_handler_returning_something_else_than_a_dict_is_a_server_error(alice):

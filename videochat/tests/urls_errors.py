@@ -1,5 +1,9 @@
 """URLs used only by test_errors: views that fail in each way a real view can."""
 
+import psycopg
+import pymongo
+import redis
+from django.db import connection, transaction
 from django.urls import include, path
 from rest_framework.decorators import api_view, permission_classes, throttle_classes
 from rest_framework.permissions import AllowAny
@@ -49,6 +53,42 @@ class Refuses(BaseThrottle):
         return None if self.raw_wait == "none" else float(self.raw_wait)
 
 
+# Real failures of each store, by name: clients of servers that are not there (a port where
+# nothing listens), a connection PostgreSQL terminated, and a statement PostgreSQL cancelled.
+NOWHERE = 1
+
+
+def _postgres_refused() -> None:
+    dead = connection.copy()
+    dead.settings_dict["PORT"] = NOWHERE
+    dead.ensure_connection()
+
+
+def _postgres_terminated() -> None:
+    # What a server restart or pg_terminate_backend does to an open connection.
+    with psycopg.connect(**connection.get_connection_params()) as victim:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", [victim.info.backend_pid])
+        victim.execute("SELECT 1")
+
+
+def _postgres_statement_cancelled() -> None:
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL statement_timeout = 1")
+        cursor.execute("SELECT pg_sleep(1)")
+
+
+STORE_FAILURES = {
+    "redis": lambda: redis.Redis(port=NOWHERE, socket_connect_timeout=0.5).ping(),
+    "mongo": lambda: pymongo.MongoClient(port=NOWHERE, serverSelectionTimeoutMS=200).admin.command(
+        "ping"
+    ),
+    "postgres-refused": _postgres_refused,
+    "postgres-terminated": _postgres_terminated,
+    "postgres-statement-cancelled": _postgres_statement_cancelled,
+}
+
+
 @api_view(["GET"])
 @permission_classes([AllowAny])
 @throttle_classes([Refuses])
@@ -60,6 +100,13 @@ def refused(request):  # type: ignore[no-untyped-def]
 @permission_classes([AllowAny])
 def service_limited(request):  # type: ignore[no-untyped-def]
     raise RateLimited("Too many things.", retry_after=float(request.query_params["wait"]))
+
+
+@api_view(["GET"])
+@permission_classes([AllowAny])
+def store_failure(request, name):  # type: ignore[no-untyped-def]
+    STORE_FAILURES[name]()
+    return Response({})
 
 
 @api_view(["GET"])
@@ -75,5 +122,6 @@ urlpatterns = [
     path("api/test/private", private),
     path("api/test/refused", refused),
     path("api/test/service-limited", service_limited),
+    path("api/test/store/<str:name>", store_failure),
     path("", include("videochat.urls")),
 ]
