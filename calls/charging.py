@@ -199,7 +199,7 @@ def call_charge_period(*, call_id: int, period: int) -> None:
     Raises InsufficientFunds, with nothing charged, when the caller can't pay. Accept calls
     it for period 1; it may run inside the caller's transaction."""
     with transaction.atomic():
-        call = Call.objects.select_for_update().filter(pk=call_id).first()
+        call = Call.objects.select_for_update(no_key=True).filter(pk=call_id).first()
         if call is None or call.status != CallStatus.ACTIVE or period != call.periods_charged + 1:
             return
         result = call_charge_periods(call=call, through=period, now=timezone.now())

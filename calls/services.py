@@ -3,10 +3,13 @@ the disconnect grace and the signaling relay. The REST views and the socket hand
 call these functions, so both doors behave the same.
 
 Races (accept, reject, end, ring timeout, disconnect, billing) are settled on the call row:
-every change of state locks it (SELECT ... FOR UPDATE) and re-checks the status, so exactly
-one wins and the others get Conflict. Invites lock both users' rows in primary-key order,
-so two invites involving the same user queue and the second sees the first one's call; the
-partial unique constraints on Call back that up.
+every change of state locks it (SELECT ... FOR NO KEY UPDATE) and re-checks the status, so
+exactly one wins and the others get Conflict. NO KEY UPDATE, like the billing tick: a gift
+sent in the call holds the parties' wallets and takes a KEY SHARE lock on the call row at
+commit (its foreign key), while a close that pays started periods holds the call and then
+locks the wallets; FOR UPDATE would deadlock the two. Invites lock both users' rows in
+primary-key order, so two invites involving the same user queue and the second sees the
+first one's call; the partial unique constraints on Call back that up.
 
 Pushes, busy marks and the relay's cache change only after the transaction commits.
 """
@@ -263,7 +266,7 @@ def call_end_all_of_user(*, user: User, reason: EndReason) -> list[Call]:
     ended right now, and sees how that finished."""
     with transaction.atomic():
         calls = list(
-            Call.objects.select_for_update(of=("self",))
+            Call.objects.select_for_update(of=("self",), no_key=True)
             .select_related("caller", "callee")
             .filter(Q(caller=user) | Q(callee=user), status__in=OPEN_STATUSES)
             .order_by("pk")
@@ -277,7 +280,7 @@ def call_end_all_of_user(*, user: User, reason: EndReason) -> list[Call]:
 def _lock_call(*, call_id: int, user: User) -> Call:
     """The call, locked, if `user` is a party; NotFound otherwise (as for unknown ids)."""
     call = (
-        Call.objects.select_for_update(of=("self",))
+        Call.objects.select_for_update(of=("self",), no_key=True)
         .select_related("caller", "callee")
         .filter(Q(caller=user) | Q(callee=user), pk=call_id)
         .first()
@@ -348,7 +351,7 @@ def _close_if_still(
     right now (being answered or ended) is skipped: the next tick looks again."""
     with transaction.atomic():
         call = (
-            Call.objects.select_for_update(of=("self",), skip_locked=True)
+            Call.objects.select_for_update(of=("self",), skip_locked=True, no_key=True)
             .select_related("caller", "callee")
             .filter(pk=call_id, status__in=statuses)
             .first()

@@ -3,10 +3,13 @@ started is paid even when the call ends a moment later"): a hang-up, a disconnec
 cut-off charges every started period the tick has not, within the caller's balance, exactly
 once even against a tick running at the same moment."""
 
+import threading
+import time
 from datetime import timedelta
 
 import pytest
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
 from accounts.services import user_deactivate
@@ -25,6 +28,8 @@ from calls.tests.billing_helpers import (
     rewind,
     start_call,
 )
+from gifts.services import gift_send
+from gifts.tests.helpers import make_gift
 from tests.factories import HostFactory, UserFactory
 from tests.threads import each_at_once
 from videochat.errors import Conflict
@@ -263,3 +268,39 @@ def test_hang_ups_racing_a_tick_charge_each_period_once(attempt):
         assert balance(call.caller) == 60
     report = ledger_check()
     assert report.ok, report.text()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.timeout(60)
+def test_a_hang_up_and_a_gift_in_the_call_at_once_both_succeed():
+    # A gift sent in the call holds both parties' wallets until it commits, and at commit
+    # takes a KEY SHARE lock on the call row (its foreign key). The hang-up locks the call
+    # row, then the wallets to pay period 2. Had the hang-up's row lock conflicted with KEY
+    # SHARE, each would wait for the other: PostgreSQL would kill one as a deadlock.
+    caller, host = UserFactory.create(), HostFactory.create()
+    fund(caller, 100)
+    call = start_call(caller, host, rate=10)
+    rewind(call, 1.5 * PERIOD)
+    rose = make_gift("Rose", 5)
+    gift_holds_wallets, hang_up_started = threading.Event(), threading.Event()
+
+    def gift() -> Call | None:
+        with transaction.atomic():
+            gift_send(sender=caller, to=host.pk, gift_id=rose.pk, call_id=call.pk)
+            gift_holds_wallets.set()
+            assert hang_up_started.wait(10)
+            time.sleep(0.5)  # the hang-up now holds the call and waits for the wallets
+        return None
+
+    def hang_up() -> Call | None:
+        assert gift_holds_wallets.wait(10)
+        hang_up_started.set()
+        return call_end(call_id=call.pk, user=caller)
+
+    gift_result, ended = each_at_once(gift, hang_up)
+
+    assert gift_result is None
+    assert isinstance(ended, Call)
+    assert (ended.status, ended.periods_charged, ended.total_coins) == ("ended", 2, 20)
+    assert balance(caller) == 100 - 20 - 5
+    assert_log_matches_ledger(call)
