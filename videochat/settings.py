@@ -113,7 +113,7 @@ DATABASE_POOL_MIN_SIZE = env_int(
 )
 # How long a request waits for a free connection before it is answered 503
 # service_unavailable (also when PostgreSQL is unreachable).
-DATABASE_POOL_TIMEOUT_SECONDS = env_int("DATABASE_POOL_TIMEOUT_SECONDS", 10, minimum=1)
+DATABASE_POOL_TIMEOUT_SECONDS = env_int("DATABASE_POOL_TIMEOUT_SECONDS", 5, minimum=1)
 DATABASES = {"default": database_from_url(DATABASE_URL)}
 DATABASES["default"].update(
     ENGINE="videochat.postgresql",

@@ -13,6 +13,11 @@ in how the pool checks connections, in what a client gets when none is free, and
   backing off 1, 2, 4... s between attempts. Measured with Django's own pool: the first
   request after 8 idle connections were dropped waited the whole 10 s timeout and failed,
   the next one waited 3 s.
+- A failed attempt to open a connection is retried for RECONNECT_SECONDS only, not the
+  pool's default 5 minutes with a back-off doubling from 1 s: while PostgreSQL is down the
+  pool's retries would otherwise be tens of seconds apart, and the first request after it
+  came back would wait for the next one. Given up, the next request that needs a connection
+  starts a new attempt at once.
 - No connection free within the pool's timeout is `DatabaseUnavailable`: 503
   `service_unavailable` on both doors, not a `server_error`.
 - A process about to fork (multiprocessing, Celery's prefork pool) closes its pools first:
@@ -41,6 +46,7 @@ from videochat.errors import DatabaseUnavailable
 logger = logging.getLogger(__name__)
 
 CHECK_INTERVAL_SECONDS = 1.0
+RECONNECT_SECONDS = 2.0
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
@@ -79,6 +85,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
             open=False,  # opened by the first connection, as Django does
             configure=self._configure_connection,
             check=check if self.settings_dict["CONN_HEALTH_CHECKS"] else None,
+            reconnect_timeout=RECONNECT_SECONDS,
             **options,
         )
         return pool
