@@ -11,12 +11,12 @@ DEV := deploy/dev
 # `make stop` and `make status` work before .venv exists: they need the standard library only.
 ANY_PY = $(shell [ -x $(VENV_PY) ] && echo $(VENV_PY) || echo $(PYTHON))
 
-.PHONY: help run test lint fmt bench stop status setup migrate venv
+.PHONY: help run test test-fast lint fmt bench stop status setup migrate venv
 
 help: ## list the commands
 	@echo "Usage: make <command>"
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) \
-		| awk 'BEGIN {FS = ":.*## "} {printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) \
+		| awk 'BEGIN {FS = ":.*## "} {printf "  make %-10s %s\n", $$1, $$2}'
 
 run: migrate ## set up everything, seed demo data, serve web + worker + beat (Ctrl-C stops)
 	@echo "==> seed_demo"
@@ -26,6 +26,9 @@ run: migrate ## set up everything, seed demo data, serve web + worker + beat (Ct
 test: setup ## set up everything, then ruff, migrations check, OpenAPI check and pytest
 	@$(VENV_PY) $(DEV)/services.py chromium
 	@$(VENV_PY) $(DEV)/checks.py test
+
+test-fast: setup ## the everyday lane: ruff, then pytest without the slow tests (under a minute)
+	@$(VENV_PY) $(DEV)/checks.py fast
 
 lint: venv ## ruff check, ruff format --check and mypy
 	@$(VENV_PY) $(DEV)/checks.py lint

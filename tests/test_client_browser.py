@@ -16,6 +16,9 @@ from tests.factories import PASSWORD, UserFactory
 from tests.servers import Servers, running_servers
 from wallet.services import wallet_adjust
 
+# A real browser against real server processes.
+pytestmark = pytest.mark.slow
+
 WAIT_MS = 10_000
 # Test instrumentation: records every change of #app's data-socket.
 RECORD_SOCKET_STATES = """() => {

@@ -4,6 +4,9 @@ import pytest
 
 from tests.browser import chromium
 
+# A real browser against real server processes.
+pytestmark = pytest.mark.slow
+
 
 @pytest.mark.django_db
 def test_api_docs_render_the_endpoints(live_server):

@@ -15,7 +15,7 @@ from calls.tests.billing_helpers import balance, charge_keys, coins_paid, fund
 from tests.servers import Process, running_servers
 from wallet.reconcile import ledger_check
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 PERIOD = 2
 RATE = 10

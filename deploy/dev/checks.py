@@ -1,6 +1,7 @@
 """The steps behind `make test`, `make lint` and `make bench`, run with the virtualenv's python:
 
     checks.py test    ruff, ruff format, migrations, OpenAPI schema, pytest ($PYTEST_ARGS)
+    checks.py fast    ruff, then pytest without the tests marked slow (the everyday lane)
     checks.py lint    ruff, ruff format, mypy
     checks.py bench   every bench/*.py (files starting with _ are helpers, not benchmarks)
 
@@ -35,6 +36,13 @@ def test_steps() -> list[tuple[str, list[str]]]:
     ]  # fmt: skip
 
 
+def fast_steps() -> list[tuple[str, list[str]]]:
+    pytest_args = shlex.split(os.environ.get("PYTEST_ARGS", ""))
+    # Tests marked slow start servers, browsers, fuzzers or fault injection (pyproject.toml).
+    return [RUFF[0], ("pytest (not slow)", [PYTHON, "-m", "pytest", "-m", "not slow",
+                                            *pytest_args])]  # fmt: skip
+
+
 def lint_steps() -> list[tuple[str, list[str]]]:
     return [*RUFF, ("mypy", [PYTHON, "-m", "mypy", "."])]
 
@@ -50,7 +58,7 @@ def run(steps: list[tuple[str, list[str]]], env: dict[str, str]) -> int:
     for title, command in steps:
         print(f"\n==> {title}", flush=True)
         code = subprocess.run(command, cwd=ROOT, env=env, check=False).returncode
-        if code == NO_TESTS_COLLECTED and title == "pytest":
+        if code == NO_TESTS_COLLECTED and title.startswith("pytest"):
             print("pytest collected no tests: that counts as a failure", flush=True)
         if code != 0:
             failed.append(f"{title} (exit {code})")
@@ -61,11 +69,11 @@ def run(steps: list[tuple[str, list[str]]], env: dict[str, str]) -> int:
 
 
 def main() -> int:
-    kinds = {"test": test_steps, "lint": lint_steps, "bench": bench_steps}
+    kinds = {"test": test_steps, "fast": fast_steps, "lint": lint_steps, "bench": bench_steps}
     if len(sys.argv) != 2 or sys.argv[1] not in kinds:
         sys.exit(__doc__)
     env = dict(os.environ)
-    if sys.argv[1] == "test":
+    if sys.argv[1] in ("test", "fast"):
         # Also in front of a developer's own DJANGO_SETTINGS_MODULE: tests must never run
         # against the development databases.
         env["DJANGO_SETTINGS_MODULE"] = "tests.settings"

@@ -31,7 +31,7 @@ async def assert_closed_4401(communicator: WebsocketCommunicator) -> None:
     closed = await communicator.receive_output(timeout=2)
     assert closed["type"] == "websocket.close"
     assert closed["code"] == 4401
-    await communicator.wait()
+    await communicator.disconnect()  # the client side of the close: the app ends at once
 
 
 async def assert_acked(communicator: WebsocketCommunicator) -> None:

@@ -79,6 +79,7 @@ def test_data_that_is_not_json_fails_in_the_caller():
         notify(1, "test:bad", {"oops": object()})
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(30)
 async def test_idle_socket_still_gets_a_push_after_seven_seconds(alice):
     # DESIGN.md's trap: redis-py's 5 s socket timeout cut idle channel-layer reads.

@@ -14,6 +14,7 @@ def test_healthz_checks_all_three_stores(api):
     }
 
 
+@pytest.mark.slow
 @pytest.mark.django_db
 def test_healthz_names_the_store_that_is_down(api, monkeypatch):
     import redis

@@ -32,24 +32,28 @@ def load_settings(overrides: dict[str, str]) -> subprocess.CompletedProcess[str]
 PRODUCTION = {"DEBUG": "0", "SECRET_KEY": "x" * 50, "ALLOWED_HOSTS": "example.com"}
 
 
+@pytest.mark.slow
 def test_production_refuses_to_start_without_secret_key():
     result = load_settings({"DEBUG": "0", "ALLOWED_HOSTS": "example.com"})
     assert result.returncode != 0
     assert "SECRET_KEY must be set" in result.stderr
 
 
+@pytest.mark.slow
 def test_production_refuses_to_start_without_allowed_hosts():
     result = load_settings({"DEBUG": "0", "SECRET_KEY": "x" * 50})
     assert result.returncode != 0
     assert "ALLOWED_HOSTS must be set" in result.stderr
 
 
+@pytest.mark.slow
 def test_production_starts_with_both():
     result = load_settings({**PRODUCTION, "PORT": "9001"})
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "9001"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("name", "value", "message"),
     [

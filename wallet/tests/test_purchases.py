@@ -259,6 +259,7 @@ def test_staff_find_purchases_and_events_but_cannot_edit_them(
     assert not Transaction.objects.exists()
 
 
+@pytest.mark.slow
 def test_the_admin_is_autodiscovered():
     # Django loads only wallet/admin.py: it must import admin_purchases. A fresh process,
     # because this module imports admin_purchases itself.

@@ -188,6 +188,7 @@ def test_the_list_filters_by_status_and_finds_by_email(finance, pending, staff):
     assert "hana@example.com" not in by_email
 
 
+@pytest.mark.slow
 def test_the_admin_is_autodiscovered():
     # Django loads only wallet/admin.py: it must import admin_withdrawals. A fresh process,
     # because this module imports admin_withdrawals itself.
