@@ -229,3 +229,15 @@ class TcpProxy:
         finally:
             self._links.discard(writer)
             writer.transport.abort()
+
+
+def postgres_connect_refused() -> None:
+    """Open a PostgreSQL connection where no server listens, as while PostgreSQL is down:
+    raises django.db.utils.OperationalError (connection refused). A connection of its own,
+    outside the process's pool (which would wait its timeout, then say it has none free)."""
+    from django.db import connection
+
+    dead = connection.copy(alias="nowhere")
+    options = {k: v for k, v in dead.settings_dict["OPTIONS"].items() if k != "pool"}
+    dead.settings_dict = {**dead.settings_dict, "PORT": 1, "OPTIONS": options}
+    dead.ensure_connection()

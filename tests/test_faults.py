@@ -39,6 +39,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 
 from accounts.models import User
+from calls.charging import periods_begun_before
 from calls.models import Call
 from gifts.models import Gift, GiftSend
 from tests.factories import HostFactory, UserFactory
@@ -596,15 +597,15 @@ def ledger_problems(work: Workload, mongo_url: str) -> list[str]:
             .values_list("idempotency_key", flat=True)
         )
         # Sorted: a batch claims its keys in key order ("minute:10" before "minute:2").
-        expected = [f"call:{call.pk}:minute:{n}" for n in range(1, periods + 1)]
-        if sorted(call_keys) != sorted(expected):
+        billed = [f"call:{call.pk}:minute:{n}" for n in range(1, periods + 1)]
+        if sorted(call_keys) != sorted(billed):
             problems.append(f"call billed {call_keys}, periods_charged {periods}")
         if call.total_coins != periods * RATE:
             problems.append(f"call total {call.total_coins} for {periods} periods")
         assert call.started_at is not None and call.ended_at is not None
-        started = int((call.ended_at - call.started_at).total_seconds() // PERIOD) + 1
-        # A hang-up just after a period started, before the tick, leaves it unpaid.
-        if not started - 1 <= periods <= started:
+        # Every period that began before the call ended is paid (at the latest by the close).
+        started = periods_begun_before(call.started_at, PERIOD, end=call.ended_at)
+        if periods != started:
             problems.append(f"{periods} periods charged, {started} started when it ended")
         charged += periods
     gifts_spent = sum(send.coins_spent for send in sends)

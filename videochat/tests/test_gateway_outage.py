@@ -9,9 +9,8 @@ from typing import Any
 
 import pytest
 from channels.testing import WebsocketCommunicator
-from django.db import connection
 
-from tests.stores import RedisServer
+from tests.stores import RedisServer, postgres_connect_refused
 from videochat.gateway import blocking
 from videochat.gateway.outage import CLOSE_TRY_AGAIN_LATER
 from videochat.gateway.testing import (  # noqa: F401
@@ -61,9 +60,7 @@ async def test_a_socket_opened_while_redis_is_down_is_told_to_come_back(alice, l
 async def test_a_socket_opened_while_postgres_is_down_is_told_to_come_back(alice, monkeypatch):
     @blocking
     def lookup_on_a_dead_server(token: str) -> None:
-        dead = connection.copy()
-        dead.settings_dict["PORT"] = 1
-        dead.ensure_connection()  # django.db.utils.OperationalError: connection refused
+        postgres_connect_refused()
 
-    monkeypatch.setattr("videochat.gateway.auth.user_for_token", lookup_on_a_dead_server)
+    monkeypatch.setattr("videochat.gateway.auth.credentials_for_token", lookup_on_a_dead_server)
     await assert_told_to_come_back_later(communicator(alice))

@@ -10,6 +10,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle, BaseThrottle
 
+from tests.stores import postgres_connect_refused
 from videochat.errors import InsufficientFunds, RateLimited
 
 
@@ -58,12 +59,6 @@ class Refuses(BaseThrottle):
 NOWHERE = 1
 
 
-def _postgres_refused() -> None:
-    dead = connection.copy()
-    dead.settings_dict["PORT"] = NOWHERE
-    dead.ensure_connection()
-
-
 def _postgres_terminated() -> None:
     # What a server restart or pg_terminate_backend does to an open connection.
     with psycopg.connect(**connection.get_connection_params()) as victim:
@@ -83,7 +78,7 @@ STORE_FAILURES = {
     "mongo": lambda: pymongo.MongoClient(port=NOWHERE, serverSelectionTimeoutMS=200).admin.command(
         "ping"
     ),
-    "postgres-refused": _postgres_refused,
+    "postgres-refused": postgres_connect_refused,
     "postgres-terminated": _postgres_terminated,
     "postgres-statement-cancelled": _postgres_statement_cancelled,
 }
