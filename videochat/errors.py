@@ -20,6 +20,7 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db import utils as db
 from django.http import Http404, HttpRequest, JsonResponse
 from django.views import defaults
+from django.views.decorators.csrf import csrf_exempt
 from django_redis.exceptions import ConnectionInterrupted
 from rest_framework import exceptions as drf
 from rest_framework.parsers import JSONParser
@@ -324,6 +325,9 @@ def handler500(request: HttpRequest) -> Any:
     return defaults.server_error(request)
 
 
+@csrf_exempt
 def api_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
-    """Catch-all for unknown /api/ paths: JSON even when DEBUG would render a debug page."""
+    """Catch-all for unknown /api/ paths: JSON even when DEBUG would render a debug page.
+    CSRF-exempt like every API view: otherwise a POST (which carries no CSRF token) got
+    the CSRF middleware's HTML 403 instead of this 404."""
     return error_response("not_found", f"No API endpoint at {request.path}.", 404)

@@ -1,6 +1,7 @@
 """Every way an API request can fail leaves in the one error shape (API.md, Conventions)."""
 
 import pytest
+from rest_framework.test import APIClient
 
 pytestmark = pytest.mark.urls("videochat.tests.urls_errors")
 
@@ -102,3 +103,11 @@ def test_a_store_outage_is_503_service_unavailable_with_retry_after(api, store, 
 def test_a_cancelled_statement_is_not_an_outage(api):
     api.raise_request_exception = False
     assert_error(api.get("/api/test/store/postgres-statement-cancelled"), 500, "server_error")
+
+
+@pytest.mark.parametrize("method", ["post", "put", "patch", "delete"])
+def test_unknown_api_path_is_a_json_404_for_writes_too(method):
+    # Real clients send no CSRF token (the test client skips the check unless asked).
+    client = APIClient(enforce_csrf_checks=True)
+    response = getattr(client, method)("/api/v1/calls/-1/accept", {}, format="json")
+    assert_error(response, 404, "not_found")
