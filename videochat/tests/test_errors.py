@@ -22,6 +22,40 @@ def test_malformed_json_is_a_validation_error(api):
     assert_error(response, 400, "validation_error")
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        # Deeper than Python's recursion limit: the parser raised RecursionError (a 500).
+        "[" * 5000 + "]" * 5000,
+        # Deeper than the API takes (64 levels).
+        '{"text": ' + "[" * 64 + "]" * 64 + "}",
+        # Lone surrogates: valid JSON escapes but no characters; a field error echoing one
+        # could not be encoded (a 500).
+        '{"text": "\\ud800"}',
+        '{"\\udfff": 1}',
+    ],
+)
+def test_json_outside_i_json_is_a_validation_error(api, body):
+    response = api.post("/api/test/echo", body, content_type="application/json")
+    assert_error(response, 400, "validation_error")
+
+
+def test_a_charset_that_decodes_to_a_lone_surrogate_is_a_validation_error(api):
+    body = b'{"text": "+2AA-"}'  # UTF-7 for U+D800
+    response = api.post("/api/test/echo", body, content_type="application/json; charset=utf-7")
+    assert_error(response, 400, "validation_error")
+
+
+def test_escaped_surrogate_pairs_and_nesting_up_to_the_limit_are_read(api):
+    response = api.post(
+        "/api/test/echo", '{"text": "\\ud83d\\ude00"}', content_type="application/json"
+    )
+    assert response.json() == {"got": {"text": "😀"}}
+    deep = "[" * 63 + "]" * 63
+    response = api.post("/api/test/echo", '{"a": ' + deep + "}", content_type="application/json")
+    assert response.status_code == 200, response.content
+
+
 def test_a_huge_body_is_refused_before_parsing(api, settings):
     settings.API_MAX_BODY_BYTES = 1024
     response = api.post("/api/test/echo", {"text": "x" * 2000}, format="json")
