@@ -9,7 +9,6 @@ through `error_body()`, so no client ever sees an HTML page or a framework's own
 
 import logging
 import math
-from io import BytesIO
 from typing import Any
 
 import psycopg
@@ -20,11 +19,17 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db import utils as db
 from django.http import Http404, HttpRequest, JsonResponse
 from django.views import defaults
+from django.views.decorators.csrf import csrf_exempt
 from django_redis.exceptions import ConnectionInterrupted
 from rest_framework import exceptions as drf
-from rest_framework.parsers import JSONParser
+from rest_framework.parsers import (  # type: ignore[attr-defined]  # get_encoding: not in the stubs
+    JSONParser,
+    get_encoding,
+)
 from rest_framework.response import Response
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
+
+from videochat.client_json import client_json_loads
 
 logger = logging.getLogger(__name__)
 
@@ -205,15 +210,19 @@ class PayloadTooLarge(drf.APIException):
 
 
 class LimitedJSONParser(JSONParser):
-    """JSONParser that reads at most API_MAX_BODY_BYTES. DRF reads the raw request stream,
-    so Django's DATA_UPLOAD_MAX_MEMORY_SIZE never applies to JSON bodies."""
+    """JSONParser that reads at most API_MAX_BODY_BYTES (DRF reads the raw request stream,
+    so Django's DATA_UPLOAD_MAX_MEMORY_SIZE never applies to JSON bodies) and only I-JSON,
+    as the socket does (`videochat.client_json`)."""
 
     def parse(self, stream, media_type=None, parser_context=None):  # type: ignore[no-untyped-def]
         limit = settings.API_MAX_BODY_BYTES
         raw = stream.read(limit + 1) if stream is not None else b""
         if len(raw) > limit:
             raise PayloadTooLarge(f"Request body is larger than {limit} bytes.")
-        return super().parse(BytesIO(raw), media_type, parser_context)
+        try:
+            return client_json_loads(raw.decode(get_encoding(parser_context or {})))
+        except ValueError as exc:  # UnicodeDecodeError included
+            raise drf.ParseError(f"JSON parse error - {exc}") from exc
 
 
 # DRF exception class -> (status, code). Anything not listed keeps DRF's status and uses
@@ -324,6 +333,9 @@ def handler500(request: HttpRequest) -> Any:
     return defaults.server_error(request)
 
 
+@csrf_exempt
 def api_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
-    """Catch-all for unknown /api/ paths: JSON even when DEBUG would render a debug page."""
+    """Catch-all for unknown /api/ paths: JSON even when DEBUG would render a debug page.
+    CSRF-exempt like every API view: otherwise a POST (which carries no CSRF token) got
+    the CSRF middleware's HTML 403 instead of this 404."""
     return error_response("not_found", f"No API endpoint at {request.path}.", 404)

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 
+from videochat.client_json import client_json_loads, has_lone_surrogate, reject_constant
 from videochat.errors import ApplicationError, ValidationFailed
 
 Ref = str | int | None
@@ -46,11 +47,6 @@ def error_frame(ref: Ref, body: dict[str, Any]) -> dict[str, Any]:
     return {"type": "error", "ref": ref, **body}
 
 
-def _reject_constant(name: str) -> float:
-    # Python's json accepts NaN and Infinity, which are not JSON and slip past range checks.
-    raise ValueError(f"{name} is not valid JSON")
-
-
 def decode_frame(text: str | None, *, max_bytes: int) -> dict[str, Any]:
     """The frame as a dict, or ApplicationError for binary, oversized, non-JSON or
     non-object frames. `text` is None for a binary frame."""
@@ -64,16 +60,16 @@ def decode_frame(text: str | None, *, max_bytes: int) -> dict[str, Any]:
             details={"max_bytes": max_bytes},
         )
     try:
-        payload = json.loads(text, parse_constant=_reject_constant)
+        payload = client_json_loads(text)
     except ValueError as exc:
-        raise ValidationFailed("The frame is not valid JSON.") from exc
+        raise ValidationFailed(f"The frame is not valid JSON: {exc}.") from exc
     if not isinstance(payload, dict):
         raise ValidationFailed("A frame must be a JSON object.")
     return payload
 
 
 _SPACE = re.compile(r"[ \t\n\r]*")
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+_DECODER = json.JSONDecoder(parse_constant=reject_constant)
 
 
 def peek_ref(text: str) -> Ref:
@@ -106,6 +102,9 @@ def peek_ref(text: str) -> Ref:
                 return None
             member, at = value(at + 1)
             if key == "ref":
+                # A lone surrogate is not I-JSON: such a ref could not be echoed either.
+                if isinstance(member, str) and has_lone_surrogate(member):
+                    return None
                 return read_ref({"ref": member})
             if not head.startswith(",", at):
                 return None

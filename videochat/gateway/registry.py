@@ -128,6 +128,11 @@ class EventRegistry:
     def get(self, event_type: str) -> EventSpec | None:
         return self._events.get(event_type)
 
+    def specs(self) -> tuple[EventSpec, ...]:
+        """Every registered event, in registration order (for tools and tests that must
+        cover all of them)."""
+        return tuple(self._events.values())
+
     def add_hook(self, moment: Moment, hook: Hook) -> None:
         if not inspect.iscoroutinefunction(hook):
             raise ImproperlyConfigured(f"The {moment} hook {hook.__qualname__} must be async.")

@@ -1,6 +1,7 @@
 """Every way an API request can fail leaves in the one error shape (API.md, Conventions)."""
 
 import pytest
+from rest_framework.test import APIClient
 
 pytestmark = pytest.mark.urls("videochat.tests.urls_errors")
 
@@ -19,6 +20,40 @@ def assert_error(response, status: int, code: str) -> dict:
 def test_malformed_json_is_a_validation_error(api):
     response = api.post("/api/test/echo", "{not json", content_type="application/json")
     assert_error(response, 400, "validation_error")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # Deeper than Python's recursion limit: the parser raised RecursionError (a 500).
+        "[" * 5000 + "]" * 5000,
+        # Deeper than the API takes (64 levels).
+        '{"text": ' + "[" * 64 + "]" * 64 + "}",
+        # Lone surrogates: valid JSON escapes but no characters; a field error echoing one
+        # could not be encoded (a 500).
+        '{"text": "\\ud800"}',
+        '{"\\udfff": 1}',
+    ],
+)
+def test_json_outside_i_json_is_a_validation_error(api, body):
+    response = api.post("/api/test/echo", body, content_type="application/json")
+    assert_error(response, 400, "validation_error")
+
+
+def test_a_charset_that_decodes_to_a_lone_surrogate_is_a_validation_error(api):
+    body = b'{"text": "+2AA-"}'  # UTF-7 for U+D800
+    response = api.post("/api/test/echo", body, content_type="application/json; charset=utf-7")
+    assert_error(response, 400, "validation_error")
+
+
+def test_escaped_surrogate_pairs_and_nesting_up_to_the_limit_are_read(api):
+    response = api.post(
+        "/api/test/echo", '{"text": "\\ud83d\\ude00"}', content_type="application/json"
+    )
+    assert response.json() == {"got": {"text": "😀"}}
+    deep = "[" * 63 + "]" * 63
+    response = api.post("/api/test/echo", '{"a": ' + deep + "}", content_type="application/json")
+    assert response.status_code == 200, response.content
 
 
 def test_a_huge_body_is_refused_before_parsing(api, settings):
@@ -102,3 +137,11 @@ def test_a_store_outage_is_503_service_unavailable_with_retry_after(api, store, 
 def test_a_cancelled_statement_is_not_an_outage(api):
     api.raise_request_exception = False
     assert_error(api.get("/api/test/store/postgres-statement-cancelled"), 500, "server_error")
+
+
+@pytest.mark.parametrize("method", ["post", "put", "patch", "delete"])
+def test_unknown_api_path_is_a_json_404_for_writes_too(method):
+    # Real clients send no CSRF token (the test client skips the check unless asked).
+    client = APIClient(enforce_csrf_checks=True)
+    response = getattr(client, method)("/api/v1/calls/-1/accept", {}, format="json")
+    assert_error(response, 404, "not_found")

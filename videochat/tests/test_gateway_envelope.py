@@ -98,6 +98,47 @@ async def test_text_that_is_not_json_is_answered_and_the_socket_lives(alice, tex
         await assert_still_usable(socket)
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        # Deeper than Python's recursion limit: json.loads raised RecursionError.
+        '{"type": "test:echo", "ref": "deep", "data": {"a": ' + "[" * 5000 + "]" * 5000 + "}}",
+        # Deeper than the gateway takes (64 levels).
+        '{"type": "test:echo", "ref": "deep", "data": {"a": ' + "[" * 64 + "]" * 64 + "}}",
+        # Lone surrogates: valid JSON escapes, but no characters (the reply could not be
+        # encoded, so the frame got none at all).
+        '{"type": "test:echo", "ref": "lone", "data": {"a": "\\ud800"}}',
+        '{"type": "test:echo", "ref": "lone-\\udc00", "data": {}}',
+        '{"type": "test:echo", "ref": "lone", "data": {"\\udfff": 1}}',
+    ],
+)
+async def test_json_outside_i_json_is_answered_and_the_socket_lives(alice, echo_event, text):
+    async with open_socket(alice) as socket:
+        await socket.send_to(text_data=text)
+        reply = await socket.receive_json_from()
+        assert reply["type"] == "error"
+        assert reply["ref"] is None
+        assert reply["error"]["code"] == "validation_error"
+        await assert_still_usable(socket)
+
+
+async def test_escaped_surrogate_pairs_and_nesting_up_to_the_limit_are_fine(alice, echo_event):
+    async with open_socket(alice) as socket:
+        text = '{"type": "test:echo", "ref": "ok-\\ud83d\\ude00", "data": {"a": "\\ud83d\\ude00"}}'
+        await socket.send_to(text_data=text)
+        assert await socket.receive_json_from() == {
+            "type": "ack",
+            "ref": "ok-😀",
+            "data": {"echo": {"a": "😀"}},
+        }
+        # The frame and data objects are two levels of the 64.
+        deep = "[" * 62 + "]" * 62
+        await socket.send_to(
+            text_data='{"type": "test:echo", "ref": 1, "data": {"a": ' + deep + "}}"
+        )
+        assert (await socket.receive_json_from())["type"] == "ack"
+
+
 @pytest.mark.parametrize("payload", [[1, 2], "presence:update", 42, None])
 async def test_json_that_is_not_an_object_is_answered(alice, payload):
     async with open_socket(alice) as socket:
@@ -198,6 +239,7 @@ async def test_an_oversized_frame_keeps_a_ref_that_can_be_read(alice, head, ref)
         '{"type": "test:echo", "data": {"ref": "nested"}, ',  # only a nested one
         '{"type": "test:echo", "ref": true, ',  # not a valid ref
         '{"type": "test:echo", "ref": "' + "r" * 65 + '", ',  # too long to echo
+        '{"type": "test:echo", "ref": "lone-\\udc00", ',  # no character: can't be echoed
         '["ref", "c-1", ',  # not an object
     ],
 )

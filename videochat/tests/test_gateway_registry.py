@@ -43,6 +43,15 @@ def test_an_app_cannot_take_a_type_another_app_registered():
         registry.add("presence:update", nothing)
 
 
+def test_specs_lists_every_registered_event_in_order():
+    fresh = EventRegistry()
+    fresh.event("test:first")(nothing)
+    fresh.event("test:second")(nothing)
+    assert [spec.event_type for spec in fresh.specs()] == ["test:first", "test:second"]
+    fresh.remove("test:first")
+    assert [spec.event_type for spec in fresh.specs()] == ["test:second"]
+
+
 @pytest.mark.parametrize("event_type", ["ack", "error", "Chat:Message", "chat:", "chat message"])
 def test_types_must_look_like_area_action(event_type):
     with pytest.raises(ImproperlyConfigured, match="area:action"):
