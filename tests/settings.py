@@ -21,6 +21,8 @@ def _with_path(url: str, path: str) -> str:
 _run = os.environ.get("TEST_RUN_ID", "")
 if _run and not _run.replace("_", "").isalnum():
     raise SystemExit(f"TEST_RUN_ID={_run!r}: use letters, digits and _ only")
+# pytest-xdist's processes (gw0, gw1, ...) are runs of their own too.
+_run = "_".join(part for part in (_run, os.environ.get("PYTEST_XDIST_WORKER", "")) if part)
 _db = os.environ.get("DATABASE_URL", "postgres://127.0.0.1:5432/videochat")
 # (Server processes that tests start are handed the test database itself: keep it.)
 if _run and not urlsplit(_db).path.strip("/").startswith("test_"):
@@ -46,3 +48,6 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # The same PostgreSQL backend with a flush that deletes rows instead of truncating tables
 # (tests/postgresql/base.py): a second saved after every transactional test.
 DATABASES["default"]["ENGINE"] = "tests.postgresql"  # noqa: F405
+# A test database is thrown away: its commits need not wait for the disk (a session setting
+# of the test's own connections; the server and every other database keep theirs).
+DATABASES["default"]["OPTIONS"]["options"] = "-c synchronous_commit=off"  # noqa: F405

@@ -342,5 +342,7 @@ LOGGING = {
         "django.db.backends": {"level": "INFO"},
         # The pool logs every connection it hands out and takes back at INFO.
         "psycopg.pool": {"level": "WARNING"},
+        # Its version banner at every start.
+        "axes.apps": {"level": "WARNING"},
     },
 }

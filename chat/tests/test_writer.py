@@ -94,6 +94,7 @@ def mongodb_gone(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setattr(document, "_get_collection", lambda c=collection: c)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(60)
 @pytest.mark.usefixtures("mongodb_gone")
 def test_a_batch_fails_in_bounded_time_when_mongodb_is_gone(alice, bob):
@@ -106,6 +107,7 @@ def test_a_batch_fails_in_bounded_time_when_mongodb_is_gone(alice, bob):
     assert store_unavailable(raised.value) == "mongo"  # answered 503 service_unavailable
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(60)
 @pytest.mark.usefixtures("mongodb_gone")
 def test_messages_queued_behind_a_failing_batch_fail_with_it(alice, bob):

@@ -123,6 +123,7 @@ def test_a_service_rate_limit_answers_like_a_throttle(api, wait, seconds):
     assert error["details"] == {"retry_after": seconds}
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("store", ["redis", "mongo", "postgres-refused", "postgres-terminated"])
 def test_a_store_outage_is_503_service_unavailable_with_retry_after(api, store, caplog):

@@ -99,6 +99,7 @@ async def test_refresh_token_is_not_an_access_token(alice):
     await assert_closed_4401(WebsocketCommunicator(application, f"/ws/?token={refresh}"))
 
 
+@pytest.mark.slow
 async def test_a_socket_whose_token_expired_is_closed_4401_before_its_next_frame_is_handled(
     alice,
 ):

@@ -177,6 +177,7 @@ async def test_crashing_handler_is_a_server_error_and_the_socket_lives(alice, ca
     assert "boom" in caplog.text  # logged with its traceback
 
 
+@pytest.mark.slow
 async def test_a_store_outage_is_service_unavailable_and_the_socket_lives(alice, caplog):
     def ping_a_redis_that_is_not_there() -> None:
         redis.Redis(port=1, socket_connect_timeout=0.5).ping()
