@@ -4,6 +4,7 @@ replaced without failing a call."""
 
 import asyncio
 import time
+from collections.abc import Iterator
 from typing import cast
 
 import psycopg
@@ -46,12 +47,28 @@ async def _on_every_thread() -> list[int | BaseException]:
     return await asyncio.gather(*calls, return_exceptions=True)
 
 
-async def test_calls_give_their_connection_back_to_the_pool(alice):
+SMALL_POOL = 8
+
+
+@pytest.fixture
+def small_pool() -> Iterator[None]:
+    """The process's pool with fewer connections than the gateway has threads."""
+    database = cast(base.DatabaseWrapper, connection)
+    options = database.settings_dict["OPTIONS"]["pool"]
+    size = options["max_size"]
+    options["max_size"] = SMALL_POOL
+    database.close_pool()  # the next query opens a pool of the new size
+    yield
+    options["max_size"] = size
+    database.close_pool()
+
+
+async def test_calls_give_their_connection_back_to_the_pool(alice, small_pool):
     taken_before = await sync_to_async(_taken)()
     pids = await _on_every_thread()
     assert all(isinstance(pid, int) for pid in pids), pids
-    # 16 threads, at most DATABASE_POOL_MAX_SIZE (10) connections among them.
-    assert len(set(pids)) <= settings.DATABASE_POOL_MAX_SIZE < settings.GATEWAY_THREADS
+    # 16 threads, at most the pool's 8 connections among them.
+    assert len(set(pids)) <= SMALL_POOL < settings.GATEWAY_THREADS
     # The pool counts a connection it is still opening in the background as taken: wait
     # for that to settle rather than read one instant.
     for _ in range(100):

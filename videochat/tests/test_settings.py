@@ -65,7 +65,7 @@ def test_production_starts_with_both():
         ("REDIS_URL", "localhost:6379", "is not a URL"),
         ("DATABASE_URL", "mysql://127.0.0.1/videochat", "is not a URL"),
         ("DATABASE_POOL_MAX_SIZE", "0", "below the minimum"),
-        ("DATABASE_POOL_MIN_SIZE", "11", "above the maximum 10"),
+        ("DATABASE_POOL_MIN_SIZE", "21", "above the maximum 20"),
         ("DATABASE_POOL_TIMEOUT_SECONDS", "0", "below the minimum"),
         ("THROTTLE_PAYMENT_WEBHOOK_REFUSED", "many/min", "is not a rate"),
         ("MATCH_RATE", "ten/min", "is not a rate"),
