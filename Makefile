@@ -23,7 +23,7 @@ run: migrate ## set up everything, seed demo data, serve web + worker + beat (Ct
 	@$(VENV_PY) manage.py seed_demo
 	@exec $(VENV_PY) $(DEV)/serve.py
 
-test: setup ## set up everything, then ruff, migrations check, OpenAPI check and pytest
+test: setup ## set up everything, then ruff, mypy, migrations check, OpenAPI check and pytest
 	@$(VENV_PY) $(DEV)/services.py chromium
 	@$(VENV_PY) $(DEV)/checks.py test
 

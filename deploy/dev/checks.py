@@ -1,6 +1,6 @@
 """The steps behind `make test`, `make lint` and `make bench`, run with the virtualenv's python:
 
-    checks.py test    ruff, ruff format, migrations, OpenAPI schema, pytest ($PYTEST_ARGS)
+    checks.py test    ruff, ruff format, mypy, migrations, OpenAPI schema, pytest ($PYTEST_ARGS)
     checks.py fast    ruff, then pytest without the tests marked slow (the everyday lane)
     checks.py lint    ruff, ruff format, mypy
     checks.py bench   every bench/*.py (files starting with _ are helpers, not benchmarks)
@@ -18,6 +18,7 @@ from devenv import ROOT
 
 PYTHON = sys.executable
 NO_TESTS_COLLECTED = 5
+MYPY = ("mypy", [PYTHON, "-m", "mypy", "."])
 RUFF = [
     ("ruff check", [PYTHON, "-m", "ruff", "check", "."]),
     ("ruff format --check", [PYTHON, "-m", "ruff", "format", "--check", "."]),
@@ -29,6 +30,7 @@ def test_steps() -> list[tuple[str, list[str]]]:
     pytest_args = shlex.split(os.environ.get("PYTEST_ARGS", ""))
     return [
         *RUFF,
+        MYPY,
         ("migrations", [*manage, "makemigrations", "--check", "--dry-run"]),
         ("openapi schema", [*manage, "spectacular", "--validate", "--fail-on-warn",
                             "--file", "/dev/null"]),
@@ -47,7 +49,7 @@ def fast_steps() -> list[tuple[str, list[str]]]:
 
 
 def lint_steps() -> list[tuple[str, list[str]]]:
-    return [*RUFF, ("mypy", [PYTHON, "-m", "mypy", "."])]
+    return [*RUFF, MYPY]
 
 
 def bench_steps() -> list[tuple[str, list[str]]]:
