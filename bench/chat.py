@@ -64,7 +64,8 @@ from bench._common import (
 from deploy.dev.processes import (
     Process,
     all_processes,
-    cpu_seconds,
+    cpu_times,
+    cpu_used,
     free_port,
     port_open,
     stop_all,
@@ -396,11 +397,11 @@ async def measure(
     window.latencies, window.errors = [], {}
     window.open = True
     stores = store_pids()  # PostgreSQL backends come and go: the ones of this window
-    cpu_before, store_cpu_before = cpu_seconds(pids), cpu_seconds(stores)
+    cpu_before, store_cpu_before = cpu_times(pids), cpu_times(stores)
     await asyncio.sleep(seconds)
     window.open = False
-    cpu = cpu_seconds(pids) - cpu_before
-    store_cpu = cpu_seconds(stores) - store_cpu_before
+    cpu = cpu_used(cpu_before, cpu_times(pids))
+    store_cpu = cpu_used(store_cpu_before, cpu_times(stores))
     acked, delivered = window.acked, window.delivered
     latencies, errors = window.latencies, dict(window.errors)
     stop.set()

@@ -265,9 +265,15 @@ def all_processes() -> list[ProcessInfo]:
     return [info for info in found if info is not None]
 
 
-def cpu_seconds(pids: Iterable[int]) -> float:
-    """User + system CPU time the processes have used so far (gone ones count 0)."""
-    return sum(info.cpu_seconds for pid in pids if (info := process_info(pid)) is not None)
+def cpu_times(pids: Iterable[int]) -> dict[int, float]:
+    """{pid: user + system CPU seconds used so far} of those of `pids` that still exist."""
+    return {pid: info.cpu_seconds for pid in pids if (info := process_info(pid)) is not None}
+
+
+def cpu_used(before: Mapping[int, float], after: Mapping[int, float]) -> float:
+    """CPU seconds used between two cpu_times() readings by the processes in both: one that
+    exited in between (a PostgreSQL backend) would take its whole past with it."""
+    return sum(after[pid] - before[pid] for pid in before.keys() & after.keys())
 
 
 def process_cmdline(pid: int) -> str:
