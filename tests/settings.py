@@ -28,6 +28,8 @@ if "TEST_SETTINGS_PINNED" not in os.environ:
     os.environ["TEST_SETTINGS_PINNED"] = "1"
 
 os.environ.setdefault("SECRET_KEY", "test-secret-key-long-enough-for-the-production-check")
+# Required with DEBUG off while the sandbox provider is on (tests that need it unset say so).
+os.environ.setdefault("PAYMENTS_SANDBOX_SECRET", "test-sandbox-secret")
 os.environ.setdefault("ALLOWED_HOSTS", "localhost,127.0.0.1,testserver")
 os.environ["DEBUG"] = "0"
 
