@@ -41,15 +41,14 @@ import os
 import random
 import resource
 import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -62,6 +61,15 @@ from bench._common import (
     progress,
     ratio_line,
 )
+from deploy.dev.processes import (
+    Process,
+    all_processes,
+    cpu_times,
+    cpu_used,
+    free_port,
+    port_open,
+    stop_all,
+)
 
 DATABASE = "videochat_bench"
 URL = bench_database_url(DATABASE)
@@ -72,6 +80,7 @@ CONNECT_CONCURRENCY = 50
 WARMUP_SECONDS = 1.0
 DRAIN_SECONDS = 3.0
 START_TIMEOUT_SECONDS = 30
+STOP_TIMEOUT_SECONDS = 5
 
 
 class ProjectPathBroken(Exception):
@@ -117,23 +126,6 @@ def seed_users(count: int) -> dict[int, str]:
 # --- server processes -------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        return probe.getsockname()[1]
-
-
-@dataclass
-class Server:
-    name: str
-    port: int
-    popen: subprocess.Popen[bytes]
-    log: Path
-
-    def tail(self, chars: int = 3000) -> str:
-        return self.log.read_text(errors="replace")[-chars:] if self.log.exists() else ""
-
-
 def server_env(mongo_url: str, prefix: str) -> dict[str, str]:
     # django_setup() has put DATABASE_URL, DEBUG, SECRET_KEY of the bench in os.environ.
     return {
@@ -148,64 +140,20 @@ def server_env(mongo_url: str, prefix: str) -> dict[str, str]:
     }
 
 
+@dataclass
+class Server:
+    process: Process
+    port: int
+
+
 def start_server(name: str, app: list[str], env: dict[str, str], logs: Path) -> Server:
     port = free_port()
-    log = logs / f"{name}.log"
-    command = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        *app,
-        "--host",
-        HOST,
-        "--port",
-        str(port),
-        "--lifespan",
-        "off",
-        "--log-level",
-        "warning",
-        "--no-access-log",
-        "--backlog",
-        "4096",
-        "--timeout-graceful-shutdown",
-        "2",
-    ]
-    with log.open("ab") as out:
-        popen = subprocess.Popen(
-            command,
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # stopped with its whole group
-        )
-    return Server(name, port, popen, log)
-
-
-def wait_listening(server: Server, deadline: float) -> None:
-    while time.monotonic() < deadline:
-        if server.popen.poll() is not None:
-            raise SystemExit(f"{server.name} exited ({server.popen.returncode}):\n{server.tail()}")
-        with socket.socket() as probe:
-            probe.settimeout(1)
-            if probe.connect_ex((HOST, server.port)) == 0:
-                return
-        time.sleep(0.1)
-    raise SystemExit(f"{server.name} never listened:\n{server.tail()}")
-
-
-def stop_servers(servers: list[Server]) -> None:
-    for server in servers:
-        with suppress(ProcessLookupError):
-            os.killpg(server.popen.pid, signal.SIGTERM)
-    for server in servers:
-        try:
-            server.popen.wait(5)
-        except subprocess.TimeoutExpired:
-            with suppress(ProcessLookupError):
-                os.killpg(server.popen.pid, signal.SIGKILL)
-            server.popen.wait(5)
+    command = [sys.executable, "-m", "uvicorn", *app, "--host", HOST, "--port", str(port),
+               "--lifespan", "off", "--log-level", "warning", "--no-access-log",
+               "--backlog", "4096", "--timeout-graceful-shutdown", "2"]  # fmt: skip
+    process = Process(name, command, env=env, cwd=ROOT, log=logs / f"{name}.log")
+    process.start()
+    return Server(process, port)
 
 
 @contextmanager
@@ -222,11 +170,13 @@ def running_servers(paths: dict[str, tuple[list[str], dict[str, str]]]) -> Itera
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         for servers in started.values():
             for server in servers:
-                wait_listening(server, deadline)
+                listening = partial(port_open, HOST, server.port)
+                server.process.wait_until(listening, deadline - time.monotonic(), "never listened")
         progress(f"servers up (logs in {logs})")
         yield started
     finally:
-        stop_servers([server for servers in started.values() for server in servers])
+        every = [server.process for servers in started.values() for server in servers]
+        stop_all(every, STOP_TIMEOUT_SECONDS)
 
 
 # --- clients ----------------------------------------------------------------------------------
@@ -418,23 +368,7 @@ STORES = ("mongod", "redis-server", "postgres")
 
 def store_pids() -> list[int]:
     """This machine's store processes (every PostgreSQL backend included), by name."""
-    pids = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with suppress(OSError):
-            if stat.read_text().split("(", 1)[1].split(")", 1)[0] in STORES:
-                pids.append(int(stat.parent.name))
-    return pids
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU time the processes have used so far (Linux /proc)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for pid in pids:
-        with suppress(OSError):
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
-    return total
+    return [info.pid for info in all_processes() if info.name in STORES]
 
 
 def percentile(values: list[float], q: int) -> float:
@@ -463,11 +397,11 @@ async def measure(
     window.latencies, window.errors = [], {}
     window.open = True
     stores = store_pids()  # PostgreSQL backends come and go: the ones of this window
-    cpu_before, store_cpu_before = cpu_seconds(pids), cpu_seconds(stores)
+    cpu_before, store_cpu_before = cpu_times(pids), cpu_times(stores)
     await asyncio.sleep(seconds)
     window.open = False
-    cpu = cpu_seconds(pids) - cpu_before
-    store_cpu = cpu_seconds(stores) - store_cpu_before
+    cpu = cpu_used(cpu_before, cpu_times(pids))
+    store_cpu = cpu_used(store_cpu_before, cpu_times(stores))
     acked, delivered = window.acked, window.delivered
     latencies, errors = window.latencies, dict(window.errors)
     stop.set()
@@ -585,7 +519,7 @@ async def run_all(
         fixed_rate = args.latency_rate * users if args.latency_rate else None
         for path in ("raw", "project"):
             ports = [server.port for server in servers[path]]
-            pids = [server.popen.pid for server in servers[path]]
+            pids = [server.process.pid for server in servers[path]]
             urls = {}
             for index, uid in enumerate(chosen):
                 port = ports[index % len(ports)]

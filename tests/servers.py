@@ -17,21 +17,20 @@ line (e.g. `make run`'s, to test what it logs). `run_python` runs a snippet in a
 interpreter with the test settings.
 
 Every process gets a session of its own and is stopped with its whole process group (the
-worker's pool children too) when the block ends, also when the test fails. The web server
-serves /static/ as `DEBUG` would (tests.settings turns DEBUG off): see `static_application`.
+worker's pool children too) when the block ends, also when the test fails
+(deploy/dev/processes.py, which `make run` uses too). The web server serves /static/ as
+`DEBUG` would (tests.settings turns DEBUG off): see `static_application`.
 """
 
 import asyncio
 import http.client
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,16 +40,12 @@ from django.conf import settings
 from django.db import connection
 from websockets.exceptions import ConnectionClosed
 
+from deploy.dev.processes import Process, free_port, stop_all
+
 HOST = "127.0.0.1"
 ROOT = Path(settings.BASE_DIR)
 START_TIMEOUT_SECONDS = 30
 STOP_TIMEOUT_SECONDS = 10
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        return probe.getsockname()[1]
 
 
 def database_url(*, port: int | None = None) -> str:
@@ -119,74 +114,6 @@ def static_application() -> Any:
 
 
 @dataclass
-class Process:
-    name: str
-    command: list[str]
-    env: dict[str, str]
-    log: Path
-    popen: subprocess.Popen[bytes] = field(init=False)
-    terminated: bool = field(init=False, default=False)
-
-    def start(self) -> None:
-        self.terminated = False
-        with self.log.open("ab") as out:
-            self.popen = subprocess.Popen(
-                self.command,
-                cwd=ROOT,
-                env=self.env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # stopped with its whole group, pool children too
-            )
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
-
-    def check_alive(self) -> None:
-        if self.popen.poll() is not None:
-            raise RuntimeError(f"{self.name} exited ({self.popen.returncode}):\n{self.tail()}")
-
-    def tail(self, chars: int = 3000) -> str:
-        return self.output()[-chars:]
-
-    def wait_for(self, text: str, timeout: float) -> None:
-        """Until `text` is in the output; fails if the process exits or time runs out."""
-        deadline = time.monotonic() + timeout
-        while text not in self.output():
-            self.check_alive()
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"no {text!r} from {self.name}:\n{self.tail()}")
-            time.sleep(0.1)
-
-    def kill(self) -> None:
-        """SIGKILL to the whole group at once, as a crash: no shutdown hook runs."""
-        _signal_group(self.popen, signal.SIGKILL)
-        self.popen.wait(STOP_TIMEOUT_SECONDS)
-
-    def terminate(self) -> None:
-        """SIGTERM to the whole group (for Celery, a warm shutdown), once."""
-        if self.popen.poll() is None and not self.terminated:
-            self.terminated = True
-            _signal_group(self.popen, signal.SIGTERM)
-
-    def stop(self) -> None:
-        """terminate(), then SIGKILL to the whole group if it takes too long."""
-        self.terminate()
-        if self.popen.poll() is None:
-            try:
-                self.popen.wait(STOP_TIMEOUT_SECONDS)
-            except subprocess.TimeoutExpired:
-                _signal_group(self.popen, signal.SIGKILL)
-                self.popen.wait(5)
-
-
-def _signal_group(popen: subprocess.Popen[bytes], signum: int) -> None:
-    with suppress(ProcessLookupError):
-        os.killpg(popen.pid, signum)  # its own session: the group id is its pid
-
-
-@dataclass
 class Servers:
     ports: list[int]  # of the web servers, in start order ("web", "web2", ...)
     processes: dict[str, Process] = field(default_factory=dict)
@@ -211,10 +138,10 @@ class Servers:
     def restart_web(self) -> None:
         """Stop the web server and start it again on the same port (sockets drop)."""
         web = self.processes["web"]
-        web.stop()
+        web.stop(STOP_TIMEOUT_SECONDS)
         web.start()
         assert self.port is not None
-        _wait_healthy(web, self.port, time.monotonic() + START_TIMEOUT_SECONDS)
+        _wait_healthy(web, self.port, START_TIMEOUT_SECONDS)
 
     def logs(self, chars: int = 3000) -> str:
         """The end of every process's output, for assertion messages."""
@@ -259,22 +186,15 @@ def _commands(
     return {**webs, **{name: command for name, command in others.items() if wanted[name]}}
 
 
-def _start(name: str, command: list[str], env: dict[str, str], log: Path) -> Process:
-    process = Process(name, command, env, log)
-    process.start()
-    return process
+def _healthy(port: int) -> bool:
+    try:
+        return request(port, "GET", "/healthz", timeout=2)[0] == 200
+    except OSError:
+        return False  # not listening yet
 
 
-def _wait_healthy(process: Process, port: int, deadline: float) -> None:
-    while time.monotonic() < deadline:
-        process.check_alive()
-        try:
-            if request(port, "GET", "/healthz", timeout=2)[0] == 200:
-                return
-        except OSError:
-            pass  # not listening yet
-        time.sleep(0.1)
-    raise RuntimeError(f"web never became healthy:\n{process.tail()}")
+def _wait_healthy(process: Process, port: int, timeout: float) -> None:
+    process.wait_until(lambda: _healthy(port), timeout, "never became healthy")
 
 
 @contextmanager
@@ -298,20 +218,21 @@ def running_servers(
     try:
         commands = _commands(started.ports, worker, beat, static, tmp_path, web_command)
         for name, command in commands.items():
-            started.processes[name] = _start(name, command, environment, tmp_path / f"{name}.log")
+            log = tmp_path / f"{name}.log"
+            process = Process(name, command, env=environment, cwd=ROOT, log=log)
+            started.processes[name] = process
+            process.start()
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         for index, port in enumerate(started.ports):
-            _wait_healthy(started.processes[_web_name(index)], port, deadline)
+            _wait_healthy(started.processes[_web_name(index)], port, deadline - time.monotonic())
         if worker:
             started.processes["worker"].wait_for(" ready.", deadline - time.monotonic())
         if beat:
             started.processes["beat"].wait_for("beat: Starting...", deadline - time.monotonic())
         yield started
     finally:
-        for process in started.processes.values():
-            process.terminate()  # all at once: they stop in parallel
-        for process in started.processes.values():
-            process.stop()
+        # SIGTERM to each whole group at once (they stop in parallel), SIGKILL after a while.
+        stop_all(started.processes.values(), STOP_TIMEOUT_SECONDS)
 
 
 def run_python(code: str, env: dict[str, str] | None = None) -> "subprocess.CompletedProcess[str]":

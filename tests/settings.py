@@ -1,11 +1,35 @@
 """Settings for the test suite: the same reader and settings as production, pointed at
-separate stores so tests never touch development data. Only values the suite must control
-are forced; everything else comes from the environment as usual."""
+separate stores so tests never touch development data, and every other setting at its
+documented default whatever the developer's environment or .env says."""
 
 import os
+import re
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from dotenv import load_dotenv
+
+# Of the developer's configuration (the environment over .env) the suite takes where the
+# stores are, and nothing else: what else it sets (a lower THROTTLE_REGISTER, a short
+# CALL_BILLING_PERIOD_SECONDS, to try something by hand) is dropped, so every setting is at
+# the default the tests assert on. A test that wants another value sets it: the `settings`
+# fixture, or `env=` for the processes it starts (tests/servers.py). Those inherit this
+# environment with the test's values on top, and TEST_SETTINGS_PINNED has them keep it.
+if "TEST_SETTINGS_PINNED" not in os.environ:
+    _settings = Path(__file__).resolve().parents[1] / "videochat" / "settings.py"
+    # Every variable the settings read: the names in its env_*("NAME", ...) calls.
+    _read = set(re.findall(r"\benv_\w+\(\s*\"(\w+)\"", _settings.read_text()))
+    _env_file = os.environ.get("ENV_FILE", str(_settings.parents[1] / ".env"))
+    if _env_file:
+        load_dotenv(_env_file, override=False)  # under the environment, as the settings do
+    for _name in _read - {"DATABASE_URL", "REDIS_URL", "MONGO_URL"}:
+        os.environ.pop(_name, None)
+    os.environ["ENV_FILE"] = ""  # read: the settings must not bring the dropped ones back
+    os.environ["TEST_SETTINGS_PINNED"] = "1"
+
 os.environ.setdefault("SECRET_KEY", "test-secret-key-long-enough-for-the-production-check")
+# Required with DEBUG off while the sandbox provider is on (tests that need it unset say so).
+os.environ.setdefault("PAYMENTS_SANDBOX_SECRET", "test-sandbox-secret")
 os.environ.setdefault("ALLOWED_HOSTS", "localhost,127.0.0.1,testserver")
 os.environ["DEBUG"] = "0"
 

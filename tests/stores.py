@@ -18,17 +18,13 @@ way `make` does it (deploy/dev/mongo_server.py).
 """
 
 import asyncio
-import os
-import signal
-import subprocess
 import sys
 import threading
-import time
-from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
-from tests.servers import HOST, ROOT, free_port
+from deploy.dev.processes import Process, free_port
+from tests.servers import HOST, ROOT
 
 sys.path.insert(0, str(ROOT / "deploy" / "dev"))
 from mongo_server import ensure_primary, mongod_binary
@@ -36,8 +32,9 @@ from mongo_server import ensure_primary, mongod_binary
 START_TIMEOUT_SECONDS = 60
 
 
-class _Server:
-    """A server process on a fixed port that survives being killed and started again."""
+class _Server(Process):
+    """A server process on a fixed port that survives being killed and started again (in a
+    session of its own, as every process deploy/dev/processes.py starts)."""
 
     name = "server"
 
@@ -45,9 +42,9 @@ class _Server:
         self.directory = directory
         self.directory.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
-        self.popen: subprocess.Popen[bytes] | None = None
+        super().__init__(self.name, self.command_line(), log=directory / "process.log")
 
-    def command(self) -> list[str]:
+    def command_line(self) -> list[str]:
         raise NotImplementedError
 
     def answers(self) -> bool:
@@ -55,40 +52,12 @@ class _Server:
 
     def start(self) -> None:
         """Start the server (again) on its port and return once it answers."""
-        assert self.popen is None or self.popen.poll() is not None, f"{self.name} is running"
-        with (self.directory / "process.log").open("ab") as out:
-            self.popen = subprocess.Popen(
-                self.command(),
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        while not self.answers():
-            if self.popen.poll() is not None:
-                raise RuntimeError(f"{self.name} exited ({self.popen.returncode}): {self.tail()}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{self.name} did not answer on port {self.port}: {self.tail()}")
-            time.sleep(0.1)
+        super().start()
+        self.wait_until(self.answers, START_TIMEOUT_SECONDS, f"no answer on port {self.port}")
 
-    def kill(self) -> None:
-        """SIGKILL, as a crash or an OOM kill: no shutdown, nothing flushed."""
-        self._signal(signal.SIGKILL)
-
-    def stop(self) -> None:
-        self._signal(signal.SIGTERM)
-
-    def _signal(self, signum: int) -> None:
-        if self.popen is None or self.popen.poll() is not None:
-            return
-        with suppress(ProcessLookupError):
-            os.killpg(self.popen.pid, signum)
-        try:
-            self.popen.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.popen.pid, signal.SIGKILL)
-            self.popen.wait(10)
+    def stop(self, timeout: float = 30, *, group: bool = True) -> None:
+        """SIGTERM, a clean shutdown; SIGKILL if it takes longer than `timeout` seconds."""
+        super().stop(timeout, group=group)
 
     def tail(self, chars: int = 2000) -> str:
         logs = sorted(self.directory.glob("*.log"))
@@ -105,7 +74,7 @@ class RedisServer(_Server):
     def url(self) -> str:
         return f"redis://{HOST}:{self.port}/0"
 
-    def command(self) -> list[str]:
+    def command_line(self) -> list[str]:
         return ["redis-server", "--bind", HOST, "--port", str(self.port), "--save", "",
                 "--appendonly", "no", "--dir", str(self.directory),
                 "--logfile", str(self.directory / "redis.log")]  # fmt: skip
@@ -130,7 +99,7 @@ class MongoServer(_Server):
     def url(self, database: str) -> str:
         return f"mongodb://{HOST}:{self.port}/{database}"
 
-    def command(self) -> list[str]:
+    def command_line(self) -> list[str]:
         data = self.directory / "data"
         data.mkdir(exist_ok=True)
         return [str(mongod_binary()), "--dbpath", str(data), "--bind_ip", HOST,

@@ -1,10 +1,14 @@
-"""`make run`'s web server (deploy/dev/serve.py) as a real uvicorn process: what it writes
-to its log, and how it treats WebSocket frames too large for the gateway or for the
-transport."""
+"""`make run`'s foreground (deploy/dev/serve.py): its web server as a real uvicorn process
+(what it writes to its log, how it treats WebSocket frames too large for the gateway or for
+the transport), and serve.py itself supervising web, worker and beat."""
 
 import asyncio
 import importlib
 import json
+import os
+import signal
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +18,8 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
-from tests.servers import HOST, Servers, request, running_servers
+from deploy.dev.processes import Process, all_processes, free_port, process_cmdline
+from tests.servers import HOST, ROOT, Servers, request, running_servers, server_env
 from videochat.gateway.testing import socket_token
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True), pytest.mark.timeout(90)]
@@ -78,3 +83,87 @@ async def test_frames_over_each_limit(alice, dev_server, serve):
             await asyncio.wait_for(ws.recv(), 10)
     assert closed.value.rcvd is not None
     assert closed.value.rcvd.code == 1009  # message too big: no reply, no ref
+
+
+# --- serve.py supervising web, worker and beat ------------------------------------------------
+
+
+@pytest.fixture
+def make_run(transactional_db: None, tmp_path: Path) -> Iterator[tuple[Process, int]]:
+    """serve.py as `make run` starts it, on this run's stores and a free port, once its web
+    server answers."""
+    port = free_port()
+    env = server_env(PORT=str(port), DEV_DATA_DIR=str(tmp_path))
+    serve = Process(
+        "serve", [sys.executable, str(DEV / "serve.py")], env=env, cwd=ROOT, log=tmp_path / "log"
+    )
+    serve.start()
+    try:
+        serve.wait_for("videochat is running", timeout=90)
+        yield serve, port
+    finally:
+        serve.stop(30)
+
+
+def _children(serve: Process) -> dict[str, int]:
+    """{"web": pid, "worker": pid, "beat": pid}: the processes serve.py started."""
+    found = {}
+    for info in all_processes():
+        if info.parent == serve.pid:
+            command = process_cmdline(info.pid)
+            name = next(n for n in ("uvicorn", "worker", "beat") if f" {n} " in f"{command} ")
+            found["web" if name == "uvicorn" else name] = info.pid
+    return found
+
+
+def _left_in(groups: set[int]) -> list[str]:
+    """The live processes of the process groups `groups`: what a stop leaves behind."""
+    return [
+        f"{info.pid} {process_cmdline(info.pid)}"
+        for info in all_processes()
+        if info.group in groups and not info.zombie
+    ]
+
+
+def _wait_gone(groups: set[int]) -> list[str]:
+    """Until nothing of `groups` runs (a few seconds at most): what still runs then."""
+    deadline = time.monotonic() + 10
+    while (left := _left_in(groups)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return left
+
+
+@pytest.mark.timeout(240)
+def test_ctrl_c_stops_web_worker_and_beat_and_leaves_no_process(make_run):
+    serve, port = make_run
+    assert request(port, "GET", "/healthz", timeout=10)[0] == 200
+    serve.wait_for(" ready.", timeout=90)  # the worker, and its pool, are up
+    serve.wait_for("beat: Starting...", timeout=90)
+    children = _children(serve)
+    assert set(children) == {"web", "worker", "beat"}, children
+    groups = set(children.values())  # each in a session, so a group, of its own
+    assert len(_left_in(groups)) > 3, "the worker's pool children are in its group"
+
+    serve.signal(signal.SIGINT, group=False)  # what Ctrl-C sends it
+    assert serve.popen.wait(60) == 0, serve.tail()
+    output = serve.output()
+    assert "serve  | SIGINT: stopping web, worker and beat\n" in output, output
+    assert output.endswith("serve  | stopped\n"), output[-3000:]
+    assert "serve  | killed" not in output  # each stopped on its own SIGTERM
+    for name in ("web", "worker", "beat"):
+        assert f"\n{name:<6} | " in output, f"no line tagged {name}"
+    assert _wait_gone(groups) == []
+
+
+@pytest.mark.timeout(240)
+def test_when_one_exits_the_others_are_stopped(make_run):
+    serve, _ = make_run
+    children = _children(serve)
+    groups = set(children.values())
+
+    os.killpg(children["worker"], signal.SIGKILL)
+    assert serve.popen.wait(60) == 1, serve.tail()
+    output = serve.output()
+    assert "serve  | worker was killed by SIGKILL: stopping the others\n" in output, output
+    assert output.endswith("serve  | stopped\n"), output[-3000:]
+    assert _wait_gone(groups) == []

@@ -9,7 +9,6 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -101,14 +100,6 @@ def is_local(host: str | None) -> bool:
     return host in LOCAL_HOSTS
 
 
-def port_open(host: str, port: int, timeout: float = 1.0) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
 def data_dir(cfg: dict[str, str]) -> Path:
     """Local server data, logs and run records (`DEV_DATA_DIR`, default `.data`)."""
     path = Path(cfg["DEV_DATA_DIR"])
@@ -134,15 +125,6 @@ def started_records(cfg: dict[str, str]) -> dict[str, dict[str, object]]:
 
 def forget_started(cfg: dict[str, str], name: str) -> None:
     (run_dir(cfg) / f"{name}.json").unlink(missing_ok=True)
-
-
-def process_cmdline(pid: int) -> str:
-    """The command line of a live process, "" when there is none (pid gone or reused)."""
-    try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return ""
-    return raw.replace(b"\0", b" ").decode(errors="replace")
 
 
 # --- Debian packages ------------------------------------------------------------------------

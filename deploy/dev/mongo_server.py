@@ -4,7 +4,6 @@ transactions, which need one); initiate the set once and wait until the member i
 
 import os
 import shutil
-import signal
 import subprocess
 import sysconfig
 import time
@@ -17,12 +16,12 @@ from devenv import (
     apt_install,
     data_dir,
     is_local,
-    process_cmdline,
     record_started,
     run_dir,
     say,
     url_of,
 )
+from processes import process_cmdline, terminate_pid
 
 NO_REPLICATION = 76  # mongod started without --replSet
 NOT_YET_INITIALIZED = 94  # --replSet given, replSetInitiate never run
@@ -48,10 +47,7 @@ def stop_mongo(details: dict[str, Any]) -> None:
         say("mongo: the mongod make started is no longer running")
         return
     say(f"mongo: stopping mongod on port {details['port']} (pid {pid}, make started it)")
-    os.kill(pid, signal.SIGTERM)  # a clean shutdown, like db.shutdownServer()
-    deadline = time.monotonic() + 60
-    while process_cmdline(pid) and time.monotonic() < deadline:
-        time.sleep(0.2)
+    terminate_pid(pid, timeout=60)  # a clean shutdown, like db.shutdownServer()
 
 
 def mongod_binary() -> Path:

@@ -16,12 +16,12 @@ from devenv import (
     apt_install,
     is_local,
     is_root,
-    port_open,
     record_started,
     say,
     started_records,
     url_of,
 )
+from processes import port_open
 
 
 @dataclass

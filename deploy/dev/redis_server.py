@@ -2,9 +2,7 @@
 host is local, start a throw-away `redis-server` (no persistence) under the data directory,
 installing the package first as root when it is missing."""
 
-import os
 import shutil
-import signal
 import subprocess
 import time
 from typing import Any
@@ -14,13 +12,12 @@ from devenv import (
     apt_install,
     data_dir,
     is_local,
-    port_open,
-    process_cmdline,
     record_started,
     run_dir,
     say,
     url_of,
 )
+from processes import port_open, process_cmdline, terminate_pid
 
 
 def ensure_redis(cfg: dict[str, str]) -> None:
@@ -64,10 +61,7 @@ def stop_redis(details: dict[str, Any]) -> None:
         say("redis: the redis-server make started is no longer running")
         return
     say(f"redis: stopping redis-server on port {details['port']} (pid {pid}, make started it)")
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + 15
-    while process_cmdline(pid) and time.monotonic() < deadline:
-        time.sleep(0.2)
+    terminate_pid(pid, timeout=15)
 
 
 def _ping(url: str) -> bool:

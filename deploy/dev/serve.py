@@ -2,16 +2,15 @@
 command, each output line tagged with the process it came from. Ctrl-C or SIGTERM stops all
 three; when one exits on its own, the others are stopped and this exits non-zero."""
 
-import ctypes
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
 from types import FrameType
 
-from devenv import ROOT, config, data_dir, port_open
+from devenv import ROOT, config, data_dir
+from processes import Process, port_open, stop_all, tag
 
 # Largest WebSocket frame accepted: JSON events and SDP offers are a few kilobytes.
 WS_MAX_SIZE = 256 * 1024
@@ -39,27 +38,6 @@ def emit(text: str) -> None:
         sys.stdout.flush()
 
 
-def die_with_parent() -> None:
-    """In the child: get SIGTERM if this supervisor dies without cleaning up (kill -9)."""
-    pr_set_pdeathsig = 1
-    ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGTERM)
-
-
-def start(name: str, command: list[str]) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    # Its own session: Ctrl-C reaches only this supervisor, which then stops each child once.
-    return subprocess.Popen(
-        command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=die_with_parent,
-    )  # fmt: skip
-
-
-def relay(name: str, process: subprocess.Popen[bytes]) -> None:
-    assert process.stdout is not None
-    for raw in process.stdout:
-        emit(f"{name:<6} | {raw.decode(errors='replace').rstrip()}\n")
-
-
 def on_signal(signum: int, frame: FrameType | None) -> None:
     stop_signals.append(signum)
 
@@ -77,24 +55,6 @@ def banner(port: str) -> str:
     )
 
 
-def stop_all(processes: dict[str, subprocess.Popen[bytes]]) -> None:
-    """SIGTERM to each (each stops its own pool); SIGKILL to whatever is left after the
-    timeout or at a second Ctrl-C."""
-    signals_seen = len(stop_signals)
-    for process in processes.values():
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
-    while running := {name: p for name, p in processes.items() if p.poll() is None}:
-        if time.monotonic() > deadline or len(stop_signals) > signals_seen:
-            for name, process in running.items():
-                emit(f"serve  | killing {name}\n")
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-            break
-        time.sleep(0.1)
-
-
 def main() -> int:
     cfg = config()
     port = cfg["PORT"]
@@ -104,21 +64,25 @@ def main() -> int:
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, on_signal)
     schedule = str(data_dir(cfg) / "celerybeat-schedule")
-    processes = {name: start(name, command) for name, command in commands(port, schedule).items()}
-    relays = [
-        threading.Thread(target=relay, args=(name, process), daemon=True)
-        for name, process in processes.items()
-    ]
-    for thread in relays:
-        thread.start()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    processes = {
+        # Each in a session of its own: Ctrl-C reaches only this supervisor, which then stops
+        # each child once. They die with it even when it is killed with -9.
+        name: Process(name, command, env=env, cwd=ROOT, die_with_parent=True)
+        for name, command in commands(port, schedule).items()
+    }
+    for process in processes.values():
+        process.start()
+    relays = [process.relay(emit) for process in processes.values()]
 
     announced, exit_code = False, 0
     while not stop_signals:
-        dead = {name: p.returncode for name, p in processes.items() if p.poll() is not None}
+        dead = {name: p.returncode for name, p in processes.items() if not p.running}
         if dead:
             name, code = next(iter(dead.items()))
+            assert code is not None
             how = f"was killed by {signal.Signals(-code).name}" if code < 0 else f"exited ({code})"
-            emit(f"serve  | {name} {how}: stopping the others\n")
+            emit(tag("serve", f"{name} {how}: stopping the others"))
             exit_code = code if code > 0 else 1
             break
         if not announced and port_open("127.0.0.1", int(port), timeout=0.2):
@@ -126,12 +90,21 @@ def main() -> int:
             announced = True
         time.sleep(0.2)
     else:
-        emit(f"serve  | {signal.Signals(stop_signals[0]).name}: stopping web, worker and beat\n")
+        emit(tag("serve", f"{signal.Signals(stop_signals[0]).name}: stopping web, worker and beat"))
 
-    stop_all(processes)
+    # SIGTERM to each process alone: each stops its own children (the worker finishes its
+    # tasks); SIGKILL to the groups still running after the timeout or at a second Ctrl-C.
+    signals_seen = len(stop_signals)
+    for process in stop_all(
+        processes.values(),
+        STOP_TIMEOUT_SECONDS,
+        group=False,
+        hurry=lambda: len(stop_signals) > signals_seen,
+    ):
+        emit(tag("serve", f"killed {process.name}"))
     for thread in relays:
         thread.join(timeout=2)
-    emit("serve  | stopped\n")
+    emit(tag("serve", "stopped"))
     return exit_code
 
 

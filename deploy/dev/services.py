@@ -18,13 +18,13 @@ from devenv import (
     apt_install,
     config,
     fail,
-    port_open,
     run_dir,
     say,
     started_records,
     url_of,
     write_env_file,
 )
+from processes import port_open
 
 CHROMIUM = Path("/usr/bin/chromium")
 
