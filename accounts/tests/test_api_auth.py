@@ -8,8 +8,9 @@ from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from accounts.models import User
 from accounts.services import auth_token_refresh
-from accounts.tests.helpers import assert_error, bearer, login, throttle_limit
+from accounts.tests.helpers import bearer, login, throttle_limit
 from tests.factories import PASSWORD, UserFactory
+from tests.helpers import assert_error
 from videochat.errors import NotAuthenticated
 
 pytestmark = pytest.mark.django_db

@@ -6,8 +6,8 @@ from django_redis import get_redis_connection
 
 from accounts.models import Block, Gender
 from accounts.presence import presence_busy_set, presence_socket_alive, presence_socket_closed
-from accounts.tests.helpers import assert_error
 from tests.factories import HostFactory
+from tests.helpers import assert_error
 
 ONLINE = "/api/v1/presence/online"
 NEARBY = "/api/v1/presence/nearby"

@@ -3,8 +3,8 @@ from asgiref.sync import sync_to_async
 
 from accounts.models import Block, User
 from accounts.presence import presence_socket_alive
-from accounts.tests.helpers import assert_error
 from tests.factories import HostFactory, UserFactory
+from tests.helpers import assert_error
 from videochat.gateway.testing import open_socket, sync_thread_connections_closed  # noqa: F401
 
 pytestmark = pytest.mark.django_db

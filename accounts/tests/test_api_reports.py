@@ -1,8 +1,9 @@
 import pytest
 
 from accounts.models import Block, Report
-from accounts.tests.helpers import assert_error, throttle_limit
+from accounts.tests.helpers import throttle_limit
 from tests.factories import UserFactory
+from tests.helpers import assert_error
 
 pytestmark = pytest.mark.django_db
 

@@ -17,8 +17,8 @@ from django.db.models import F
 from django.test import Client
 
 from accounts.models import User
-from accounts.tests.helpers import assert_error
 from tests.factories import PASSWORD, UserFactory
+from tests.helpers import assert_error
 from tests.servers import HOST, running_servers
 
 pytestmark = pytest.mark.django_db

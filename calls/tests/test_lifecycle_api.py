@@ -9,10 +9,9 @@ from django.utils import timezone
 
 from accounts.models import Block
 from accounts.presence import presence_socket_alive, presence_status
-from accounts.tests.helpers import assert_error
 from calls.models import Call
 from tests.factories import HostFactory, UserFactory
-from wallet.selectors import wallet_of_user
+from tests.helpers import assert_error, balance, fund
 from wallet.services import wallet_adjust
 
 pytestmark = pytest.mark.django_db
@@ -20,17 +19,9 @@ pytestmark = pytest.mark.django_db
 CALLS = "/api/v1/calls"
 
 
-def fund(user, coins: int) -> None:
-    wallet_adjust(user_id=user.pk, amount=coins, idempotency_key=f"fund-{user.pk}", reason="test")
-
-
 def online(user) -> None:
     """As if the user had a socket open (what the gateway's connect hooks record)."""
     presence_socket_alive(user_id=user.pk, socket_id=f"test-socket-{user.pk}")
-
-
-def balance(user) -> int:
-    return wallet_of_user(user_id=user.pk).balance
 
 
 @pytest.fixture

@@ -3,18 +3,9 @@
 import pytest
 from rest_framework.test import APIClient
 
+from tests.helpers import assert_error
+
 pytestmark = pytest.mark.urls("videochat.tests.urls_errors")
-
-
-def assert_error(response, status: int, code: str) -> dict:
-    assert response.status_code == status, response.content
-    assert response["Content-Type"].startswith("application/json")
-    body = response.json()
-    assert set(body) == {"error"}
-    assert set(body["error"]) == {"code", "message", "details"}
-    assert body["error"]["code"] == code
-    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
-    return body["error"]
 
 
 def test_malformed_json_is_a_validation_error(api):

@@ -9,10 +9,17 @@ from django.test import Client
 
 from accounts.models import User
 from tests.factories import UserFactory
+from tests.helpers import fund
 from wallet.models import Withdrawal
 from wallet.payout_providers import SandboxPayoutProvider
-from wallet.tests.test_withdrawals_api import fund, make_staff
+from wallet.tests.withdrawal_helpers import make_staff, pin_withdrawal_rules
 from wallet.withdrawals import withdrawal_approve, withdrawal_request
+
+
+@pytest.fixture
+def withdrawal_rules(settings: Any) -> None:
+    """The withdrawal bounds pinned (withdrawal_helpers.py), whatever .env says."""
+    pin_withdrawal_rules(settings)
 
 
 @pytest.fixture

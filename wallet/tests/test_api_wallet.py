@@ -10,7 +10,7 @@ from channels.db import database_sync_to_async
 from django.db import transaction
 
 from accounts.models import User
-from accounts.tests.helpers import assert_error
+from tests.helpers import assert_error
 from videochat.gateway.testing import open_socket, sync_thread_connections_closed  # noqa: F401
 from videochat.pagination import cursor_encode
 from wallet.models import EntryType, TransactionKind, Wallet

@@ -16,8 +16,8 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from accounts.models import User
-from accounts.tests.helpers import assert_error
-from tests.factories import UserFactory
+from tests.factories import CoinPackageFactory, UserFactory
+from tests.helpers import assert_error, balance
 from tests.threads import all_at_once
 from videochat.gateway.testing import open_socket, sync_thread_connections_closed  # noqa: F401
 from wallet.models import (
@@ -45,7 +45,7 @@ def sandbox(settings) -> None:
 
 def buy(user: User, coins: int = 100, price: str = "4.99", currency: str = "USD") -> Purchase:
     """A purchase started through the API, as the app starts it."""
-    package = CoinPackage.objects.create(coins=coins, price=Decimal(price), currency=currency)
+    package = CoinPackageFactory.create(coins=coins, price=Decimal(price), currency=currency)
     client = APIClient()
     client.force_authenticate(user)
     response = client.post("/api/v1/wallet/purchases", {"package_id": package.pk}, format="json")
@@ -83,12 +83,6 @@ def deliver(body: bytes, signature: str | None = None, client: Client | None = N
         content_type="application/json",
         headers={"X-Signature": sign(body) if signature is None else signature},
     )
-
-
-def balance(user: User) -> int:
-    client = APIClient()
-    client.force_authenticate(user)
-    return client.get("/api/v1/wallet").json()["balance"]
 
 
 def status_of(purchase: Purchase) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from accounts.tests.helpers import assert_error
+from tests.helpers import assert_error
 from wallet.models import PaymentEvent, Purchase
 from wallet.tests.test_purchases_webhook import (  # noqa: F401  (the sandbox fixture)
     WEBHOOK,
