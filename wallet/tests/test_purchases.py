@@ -17,16 +17,10 @@ from tests.threads import all_at_once
 from wallet import admin_purchases  # noqa: F401  (see test_the_admin_is_autodiscovered)
 from wallet.models import CoinPackage, PaymentEvent, Purchase, Transaction
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("payment_sandbox")]
 
 PACKAGES = "/api/v1/wallet/packages"
 PURCHASES = "/api/v1/wallet/purchases"
-
-
-@pytest.fixture(autouse=True)
-def sandbox(settings) -> None:
-    settings.PAYMENT_PROVIDERS = ["sandbox"]
-    settings.PAYMENTS_SANDBOX_SECRET = "test-sandbox-secret"
 
 
 @pytest.fixture

@@ -11,15 +11,9 @@ from django.test import Client
 
 from tests.helpers import assert_error
 from wallet.models import PaymentEvent, Purchase
-from wallet.tests.test_purchases_webhook import (  # noqa: F401  (the sandbox fixture)
-    WEBHOOK,
-    buy,
-    event,
-    sandbox,
-    sign,
-)
+from wallet.tests.purchase_helpers import WEBHOOK, buy, event, sign
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("payment_sandbox")]
 
 LIMIT = 5
 
