@@ -59,7 +59,7 @@ from wallet.selectors import wallet_of_user
 from wallet.services import wallet_adjust
 
 pytestmark = [
-    pytest.mark.slow,
+    pytest.mark.servers,
     pytest.mark.django_db(transaction=True),
     pytest.mark.timeout(240),
 ]

@@ -16,7 +16,7 @@ from tests.helpers import balance, fund
 from tests.servers import Process, running_servers
 from wallet.reconcile import ledger_check
 
-pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.servers, pytest.mark.django_db(transaction=True)]
 
 PERIOD = 2
 RATE = 10

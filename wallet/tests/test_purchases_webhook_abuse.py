@@ -88,7 +88,7 @@ def test_signed_malformed_deliveries_count_too(alice):
     assert PaymentEvent.objects.filter(outcome="malformed").count() == LIMIT
 
 
-@pytest.mark.slow
+@pytest.mark.load
 def test_a_thousand_identical_forged_deliveries_store_one_row(alice):
     body = forged(1)
     for n in range(1000):

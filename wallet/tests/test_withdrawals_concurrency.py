@@ -248,7 +248,7 @@ def celery_worker(tmp_path: Path) -> Iterator[Path]:
         yield started.processes["worker"].log
 
 
-@pytest.mark.slow
+@pytest.mark.servers
 def test_a_real_worker_pays_an_approved_withdrawal(host, celery_worker):
     withdrawal = withdrawal_approve(
         withdrawal_id=withdrawal_request(user=host, coins=1000).pk, staff=make_staff()
