@@ -248,10 +248,6 @@ def test_token_refuses_a_huge_body(api):
     assert_error(api.post(TOKEN, body, format="json"), 413, "payload_too_large")
 
 
-def test_token_answers_405_in_the_error_shape(api):
-    assert_error(api.get(TOKEN), 405, "method_not_allowed")
-
-
 def test_token_is_throttled_per_client_address_whatever_the_account(api, alice, bob):
     limit = throttle_limit("login")
     for n in range(limit):

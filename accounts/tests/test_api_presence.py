@@ -209,11 +209,6 @@ def test_nearby_bad_queries_are_validation_errors(client_for, alice, query, fiel
     assert list(response.json()["error"]["details"]) == [field]
 
 
-def test_lists_need_a_token(client):
-    assert_error(client.get(ONLINE), 401, "not_authenticated")
-    assert_error(client.get(NEARBY, near(PARIS, 5)), 401, "not_authenticated")
-
-
 def test_web_client_host_list_shape(client_for, alice, hana):
     # videochat/static/client/client.js reads results[].id, name and rate_per_minute.
     online(hana)

@@ -306,9 +306,3 @@ def test_list_pages_with_a_cursor(client_for, alice, hana, ready):
     second = client_for(alice).get(f"{CALLS}?limit=2&cursor={first['next']}").json()
     assert [c["id"] for c in first["results"] + second["results"]] == ids[::-1]
     assert second["next"] is None
-
-
-def test_anonymous_clients_are_refused(api):
-    for path in (CALLS, f"{CALLS}/1", f"{CALLS}/ice-servers"):
-        assert_error(api.get(path), 401, "not_authenticated")
-    assert_error(api.post(f"{CALLS}/1/accept"), 401, "not_authenticated")

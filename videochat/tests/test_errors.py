@@ -76,10 +76,6 @@ def test_a_crash_is_a_json_500_without_internals(api):
     assert "boom" not in error["message"]
 
 
-def test_wrong_method_is_405_in_the_shape(api):
-    assert_error(api.get("/api/test/echo"), 405, "method_not_allowed")
-
-
 def test_missing_and_bad_tokens_are_not_authenticated(api):
     assert_error(api.get("/api/test/private"), 401, "not_authenticated")
     api.credentials(HTTP_AUTHORIZATION="Bearer not-a-jwt")

@@ -50,12 +50,6 @@ def test_wallet_shows_the_balance(client_for, alice):
     assert body["balance"] == 120
 
 
-@pytest.mark.django_db
-def test_wallet_needs_a_token(api):
-    assert_error(api.get(WALLET), 401, "not_authenticated")
-    assert_error(api.get(HISTORY), 401, "not_authenticated")
-
-
 # --- GET /wallet/transactions --------------------------------------------------------------
 
 

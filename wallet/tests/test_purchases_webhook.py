@@ -281,10 +281,6 @@ def test_the_recorded_body_is_cut_at_10_kb(alice, purchase):
     assert PaymentEvent.objects.get().body == body[:10_000].decode()
 
 
-def test_the_webhook_takes_only_post(purchase):
-    assert_error(Client().get(WEBHOOK), 405, "method_not_allowed")
-
-
 def test_without_the_sandbox_secret_the_webhook_is_unavailable(settings, alice, purchase):
     settings.PAYMENTS_SANDBOX_SECRET = None
 

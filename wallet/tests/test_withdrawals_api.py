@@ -126,11 +126,6 @@ def test_only_hosts_may_withdraw(client_for, alice):
     assert balance(alice) == 3000
 
 
-def test_withdrawals_need_a_token(api):
-    assert_error(api.post(WITHDRAWALS, {"coins": 1000}, format="json"), 401, "not_authenticated")
-    assert_error(api.get(WITHDRAWALS), 401, "not_authenticated")
-
-
 def test_a_short_balance_is_402_and_creates_nothing(client_for, hana):
     fund(hana, 999)
 
