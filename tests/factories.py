@@ -1,7 +1,13 @@
+from decimal import Decimal
+
 import factory
+from django.utils import timezone
 from factory.django import DjangoModelFactory
 
 from accounts.models import Gender, Role, User
+from calls.models import Call, CallStatus
+from gifts.models import Gift
+from wallet.models import CoinPackage
 
 PASSWORD = "correct-horse-battery"
 
@@ -26,3 +32,43 @@ class UserFactory(DjangoModelFactory):
 class HostFactory(UserFactory):
     gender = Gender.FEMALE
     role = Role.HOST
+
+
+class GiftFactory(DjangoModelFactory):
+    class Meta:
+        model = Gift
+
+    name = factory.Sequence(lambda n: f"Gift {n}")
+    icon = factory.LazyAttribute(lambda gift: gift.name.lower())
+    cost_coins = 10
+
+
+class CoinPackageFactory(DjangoModelFactory):
+    class Meta:
+        model = CoinPackage
+
+    coins = 100
+    price = Decimal("4.99")
+    currency = "USD"
+
+
+class CallFactory(DjangoModelFactory):
+    """A ringing call from a user to a host, at the host's terms of the day."""
+
+    class Meta:
+        model = Call
+
+    caller = factory.SubFactory(UserFactory)
+    callee = factory.SubFactory(HostFactory)
+    status = CallStatus.RINGING
+    rate_per_minute = 60
+    host_share_percent = 50
+    billing_period_seconds = 60
+
+
+class ActiveCallFactory(CallFactory):
+    """An answered call as a row only: nothing charged yet (calls/tests/billing_helpers.py
+    `start_call` makes one as accept leaves it, its first period paid)."""
+
+    status = CallStatus.ACTIVE
+    started_at = factory.LazyFunction(timezone.now)

@@ -12,11 +12,11 @@ from calls.models import Call
 from calls.services import call_accept, call_end, call_invite
 from chat.documents import Conversation, Message
 from chat.services import message_send
-from gifts.models import Gift, GiftSend
+from gifts.models import GiftSend
 from gifts.services import gift_send
-from tests.factories import HostFactory, UserFactory
-from wallet.models import CoinPackage, Entry, Purchase, Wallet, Withdrawal
-from wallet.services import wallet_adjust
+from tests.factories import CoinPackageFactory, GiftFactory, HostFactory, UserFactory
+from tests.helpers import fund
+from wallet.models import Entry, Purchase, Wallet, Withdrawal
 
 # Every code a client may meet (API.md, Conventions; docs/api-conventions.md, Errors;
 # docs/websocket.md for the socket's own).
@@ -76,10 +76,6 @@ def rate_limited_problems(body: dict[str, Any], retry_after_header: str | None) 
     return problems
 
 
-def fund(user: User, coins: int, key: str) -> None:
-    wallet_adjust(user_id=user.pk, amount=coins, idempotency_key=key, reason="fuzz world")
-
-
 def online(user: User) -> None:
     """As if the user had a socket open (what the gateway's connect hooks record)."""
     presence_socket_alive(user_id=user.pk, socket_id=f"fuzz-socket-{user.pk}")
@@ -114,12 +110,12 @@ def build_world() -> World:
     for user in (alice, bob):
         fund(user, 1_000_000, f"fuzz-fund-{user.pk}")
     gifts = [
-        Gift.objects.create(name="Rose", icon="rose", cost_coins=10, position=0),
-        Gift.objects.create(name="Diamond", icon="diamond", cost_coins=5000, position=1),
+        GiftFactory.create(name="Rose", cost_coins=10, position=0),
+        GiftFactory.create(name="Diamond", cost_coins=5000, position=1),
     ]
     packages = [
-        CoinPackage.objects.create(coins=100, price="0.99", currency="USD", position=0),
-        CoinPackage.objects.create(coins=1200, price="9.99", currency="EUR", position=1),
+        CoinPackageFactory.create(coins=100, price="0.99", currency="USD", position=0),
+        CoinPackageFactory.create(coins=1200, price="9.99", currency="EUR", position=1),
     ]
     # hana earns the host share of these gifts: enough to withdraw.
     for n in range(3):

@@ -28,9 +28,10 @@ from chat.documents import Message
 from chat.services import message_send
 from gifts.models import Gift, GiftSend
 from gifts.services import gift_send
-from tests.factories import HostFactory, UserFactory
+from tests.factories import CoinPackageFactory, GiftFactory, HostFactory, UserFactory
 from tests.fixtures import access_token_for
-from tests.fuzzing import error_shape_problems, fund, online, state
+from tests.fuzzing import error_shape_problems, online, state
+from tests.helpers import fund
 from videochat.gateway.registry import registry
 from videochat.gateway.testing import Device, device, sync_thread_connections_closed  # noqa: F401
 from videochat.pagination import cursor_encode
@@ -118,8 +119,8 @@ def scene(transactional_db: None, mongo_db: Any) -> Scene:
         fund(user, 100_000, f"matrix-fund-{user.pk}")
     for user in (alice, bob, carol, hana, hugo):
         online(user)
-    gift = Gift.objects.create(name="Diamond", icon="diamond", cost_coins=5000)
-    package = CoinPackage.objects.create(coins=100, price="0.99", currency="USD")
+    gift = GiftFactory.create(name="Diamond", cost_coins=5000)
+    package = CoinPackageFactory.create(coins=100, price="0.99", currency="USD")
     alice_call = call_invite(caller=alice, callee_id=hugo.pk)
     call_accept(call_id=alice_call.pk, user=hugo)
     call_end(call_id=alice_call.pk, user=alice)

@@ -26,7 +26,12 @@ from wallet.models import Entry
 from wallet.selectors import wallet_of_user
 from wallet.services import wallet_adjust
 
-pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True), pytest.mark.timeout(90)]
+pytestmark = [
+    pytest.mark.servers,
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.timeout(90),
+]
 
 PERIOD = 3  # seconds per billed "minute"
 RATE = 10  # the host's coins per minute

@@ -17,7 +17,7 @@ from tests.servers import Servers, running_servers
 from wallet.services import wallet_adjust
 
 # A real browser against real server processes.
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.servers, pytest.mark.browser]
 
 WAIT_MS = 10_000
 # Test instrumentation: records every change of #app's data-socket.

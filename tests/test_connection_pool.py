@@ -24,7 +24,12 @@ from tests.factories import UserFactory
 from tests.fixtures import access_token_for
 from tests.servers import Servers, request, running_servers, socket_url
 
-pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True), pytest.mark.timeout(300)]
+pytestmark = [
+    pytest.mark.servers,
+    pytest.mark.load,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.timeout(300),
+]
 
 POOL_MAX = 8
 CLIENTS = 16

@@ -5,8 +5,8 @@ import base64
 
 import pytest
 
-from accounts.tests.helpers import assert_error
 from chat.services import message_send
+from tests.helpers import assert_error
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("mongo_db")]
 

@@ -22,7 +22,7 @@ from deploy.dev.processes import Process, all_processes, free_port, process_cmdl
 from tests.servers import HOST, ROOT, Servers, request, running_servers, server_env
 from videochat.gateway.testing import socket_token
 
-pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True), pytest.mark.timeout(90)]
+pytestmark = [pytest.mark.servers, pytest.mark.django_db(transaction=True), pytest.mark.timeout(90)]
 
 DEV = Path(__file__).resolve().parents[1] / "deploy" / "dev"
 

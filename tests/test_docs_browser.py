@@ -4,8 +4,8 @@ import pytest
 
 from tests.browser import chromium
 
-# A real browser against real server processes.
-pytestmark = pytest.mark.slow
+# A real browser against Django's live server (a thread of this process).
+pytestmark = pytest.mark.browser
 
 
 @pytest.mark.django_db

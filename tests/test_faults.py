@@ -42,7 +42,7 @@ from accounts.models import User
 from calls.charging import periods_begun_before
 from calls.models import Call
 from gifts.models import Gift, GiftSend
-from tests.factories import HostFactory, UserFactory
+from tests.factories import GiftFactory, HostFactory, UserFactory
 from tests.servers import (
     Servers,
     database_url,
@@ -59,7 +59,7 @@ from wallet.selectors import wallet_of_user
 from wallet.services import wallet_adjust
 
 pytestmark = [
-    pytest.mark.slow,
+    pytest.mark.servers,
     pytest.mark.django_db(transaction=True),
     pytest.mark.timeout(240),
 ]
@@ -628,7 +628,7 @@ def ledger_problems(work: Workload, mongo_url: str) -> list[str]:
 
 @pytest.fixture
 def people(transactional_db: None) -> People:
-    gift = Gift.objects.create(name="Rose", icon="rose", cost_coins=GIFT_COST)
+    gift = GiftFactory.create(name="Rose", cost_coins=GIFT_COST)
     carol = UserFactory.create(name="Carol")
     wallet_adjust(user_id=carol.pk, amount=FUNDS, idempotency_key=f"fund-{carol.pk}", reason="test")
     return People(

@@ -41,7 +41,7 @@ from tests.servers import Servers, running_servers
 from videochat.pagination import cursor_encode
 
 pytestmark = [
-    pytest.mark.slow,
+    pytest.mark.servers,
     pytest.mark.django_db(transaction=True),
     pytest.mark.usefixtures("mongo_db"),
     pytest.mark.timeout(600),

@@ -41,7 +41,7 @@ from videochat.gateway.registry import EventSpec, registry
 from videochat.gateway.testing import sync_thread_connections_closed  # noqa: F401
 
 pytestmark = [
-    pytest.mark.slow,
+    pytest.mark.servers,
     pytest.mark.django_db(transaction=True),
     pytest.mark.usefixtures("mongo_db"),
     pytest.mark.timeout(300),

@@ -14,7 +14,7 @@ from websockets.typing import Subprotocol
 from tests.servers import HOST, request, running_servers
 from videochat.gateway.testing import socket_token, sync_thread_connections_closed  # noqa: F401
 
-pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True), pytest.mark.timeout(90)]
+pytestmark = [pytest.mark.servers, pytest.mark.django_db(transaction=True), pytest.mark.timeout(90)]
 
 
 @pytest.fixture

@@ -8,8 +8,9 @@ from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from accounts.models import User
 from accounts.services import auth_token_refresh
-from accounts.tests.helpers import assert_error, bearer, login, throttle_limit
+from accounts.tests.helpers import bearer, login, throttle_limit
 from tests.factories import PASSWORD, UserFactory
+from tests.helpers import assert_error
 from videochat.errors import NotAuthenticated
 
 pytestmark = pytest.mark.django_db
@@ -245,10 +246,6 @@ def test_token_refuses_a_huge_body(api):
     body = {"email": "alice@example.com", "password": "x" * 100_000}
 
     assert_error(api.post(TOKEN, body, format="json"), 413, "payload_too_large")
-
-
-def test_token_answers_405_in_the_error_shape(api):
-    assert_error(api.get(TOKEN), 405, "method_not_allowed")
 
 
 def test_token_is_throttled_per_client_address_whatever_the_account(api, alice, bob):

@@ -2,8 +2,8 @@ import pytest
 
 from accounts.models import Block
 from accounts.selectors import is_blocked_between
-from accounts.tests.helpers import assert_error
 from tests.factories import UserFactory
+from tests.helpers import assert_error
 
 pytestmark = pytest.mark.django_db
 

@@ -13,11 +13,12 @@ from rest_framework.test import APIClient
 from accounts.models import User
 from accounts.presence import presence_status
 from accounts.services import user_deactivate
-from accounts.tests.helpers import assert_error, bearer, login
+from accounts.tests.helpers import bearer, login
 from calls.models import Call
 from chat.documents import Message
 from chat.services import message_store
 from tests.factories import PASSWORD
+from tests.helpers import assert_error
 from videochat.gateway.testing import device, sync_thread_connections_closed  # noqa: F401
 from wallet.services import wallet_adjust
 

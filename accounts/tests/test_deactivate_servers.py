@@ -20,7 +20,11 @@ from tests.servers import HOST, Servers, close_code, next_frame, request, runnin
 from videochat.gateway.testing import device, sync_thread_connections_closed  # noqa: F401
 from wallet.services import wallet_adjust
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(120), pytest.mark.slow]
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.timeout(120),
+    pytest.mark.servers,
+]
 
 
 @pytest.fixture

@@ -17,8 +17,8 @@ from django.db.models import F
 from django.test import Client
 
 from accounts.models import User
-from accounts.tests.helpers import assert_error
 from tests.factories import PASSWORD, UserFactory
+from tests.helpers import assert_error
 from tests.servers import HOST, running_servers
 
 pytestmark = pytest.mark.django_db
@@ -154,7 +154,7 @@ class Browser:
         return self.open(LOGIN, {**form, "next": "/admin/"})
 
 
-@pytest.mark.slow
+@pytest.mark.servers
 @pytest.mark.django_db(transaction=True)
 def test_a_real_server_locks_the_admin_and_the_api_out(tmp_path):
     UserFactory.create(email="sam@example.com", role="staff", is_staff=True)

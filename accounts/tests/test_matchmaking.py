@@ -11,8 +11,8 @@ from django_redis import get_redis_connection
 from accounts.matchmaking import match_find
 from accounts.models import Block, Gender
 from accounts.presence import presence_busy_set, presence_socket_alive
-from accounts.tests.helpers import assert_error
 from tests.factories import HostFactory, UserFactory
+from tests.helpers import assert_error
 from videochat.errors import NotFound
 
 MATCH = "/api/v1/match"

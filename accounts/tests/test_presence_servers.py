@@ -17,7 +17,7 @@ from chat.services import message_store
 from tests.servers import Servers, next_frame, running_servers, socket_url
 from videochat.gateway.testing import device, sync_thread_connections_closed  # noqa: F401
 
-pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True), pytest.mark.timeout(90)]
+pytestmark = [pytest.mark.servers, pytest.mark.django_db(transaction=True), pytest.mark.timeout(90)]
 
 TTL = 5
 

@@ -13,37 +13,24 @@ from django.utils import timezone
 
 from accounts.models import User
 from calls.charging import call_charge_period
-from calls.models import Call, CallStatus
+from calls.models import Call
+from tests.factories import ActiveCallFactory
 from videochat.gateway.notify import user_group
 from wallet.models import Entry, Transaction
-from wallet.selectors import wallet_of_user
-from wallet.services import wallet_adjust
 
 PERIOD = 60
-
-
-def fund(user: User, coins: int, key: str = "") -> None:
-    wallet_adjust(
-        user_id=user.pk, amount=coins, idempotency_key=key or f"fund-{user.pk}", reason="test"
-    )
-
-
-def balance(user: User) -> int:
-    return wallet_of_user(user_id=user.pk).balance
 
 
 def start_call(
     caller: User, host: User, *, rate: int = 7, share: int = 50, period: int = PERIOD
 ) -> Call:
     """An active call whose period 1 is paid, as call_accept leaves it."""
-    call = Call.objects.create(
+    call = ActiveCallFactory.create(
         caller=caller,
         callee=host,
-        status=CallStatus.ACTIVE,
         rate_per_minute=rate,
         host_share_percent=share,
         billing_period_seconds=period,
-        started_at=timezone.now(),
     )
     call_charge_period(call_id=call.pk, period=1)
     call.refresh_from_db()

@@ -11,15 +11,14 @@ from calls.charging import call_charge_period, low_balance_seconds_left
 from calls.models import Call, CallStatus
 from calls.tests.billing_helpers import (
     PERIOD,
-    balance,
     charge_keys,
     coins_paid,
-    fund,
     record_pushes,
     rewind,
     start_call,
 )
-from tests.factories import HostFactory, UserFactory
+from tests.factories import ActiveCallFactory, HostFactory, UserFactory
+from tests.helpers import balance, fund
 from videochat.errors import InsufficientFunds
 from wallet.models import Entry, Wallet, WalletKind
 from wallet.reconcile import ledger_check
@@ -85,14 +84,8 @@ def test_a_period_is_charged_once_and_only_as_the_next_one(alice, hana):
 
 def test_accept_charge_refused_moves_nothing(alice, hana):
     fund(alice, 5)
-    call = Call.objects.create(
-        caller=alice,
-        callee=hana,
-        status=CallStatus.ACTIVE,
-        rate_per_minute=7,
-        host_share_percent=50,
-        billing_period_seconds=PERIOD,
-        started_at=timezone.now(),
+    call = ActiveCallFactory.create(
+        caller=alice, callee=hana, rate_per_minute=7, billing_period_seconds=PERIOD
     )
     with pytest.raises(InsufficientFunds):
         call_charge_period(call_id=call.pk, period=1)

@@ -19,18 +19,16 @@ from calls.models import Call
 from calls.services import call_end, call_end_disconnected
 from calls.tests.billing_helpers import (
     PERIOD,
-    balance,
     charge_keys,
     coins_paid,
-    fund,
     pin_clock,
     record_pushes,
     rewind,
     start_call,
 )
 from gifts.services import gift_send
-from gifts.tests.helpers import make_gift
-from tests.factories import HostFactory, UserFactory
+from tests.factories import GiftFactory, HostFactory, UserFactory
+from tests.helpers import balance, fund
 from tests.threads import each_at_once
 from videochat.errors import Conflict
 from wallet.models import Entry, Transaction
@@ -281,7 +279,7 @@ def test_a_hang_up_and_a_gift_in_the_call_at_once_both_succeed():
     fund(caller, 100)
     call = start_call(caller, host, rate=10)
     rewind(call, 1.5 * PERIOD)
-    rose = make_gift("Rose", 5)
+    rose = GiftFactory.create(name="Rose", cost_coins=5)
     gift_holds_wallets, hang_up_started = threading.Event(), threading.Event()
 
     def gift() -> Call | None:

@@ -16,17 +16,10 @@ from django.utils import timezone
 from calls import billing, charging
 from calls.billing import billing_tick
 from calls.models import Call
-from calls.tests.billing_helpers import (
-    PERIOD,
-    balance,
-    charge_keys,
-    fund,
-    rewind,
-    start_call,
-)
+from calls.tests.billing_helpers import PERIOD, charge_keys, rewind, start_call
 from gifts.services import gift_send
-from gifts.tests.helpers import make_gift
-from tests.factories import HostFactory, UserFactory
+from tests.factories import GiftFactory, HostFactory, UserFactory
+from tests.helpers import balance, fund
 from tests.servers import ROOT, server_env
 from wallet.models import Transaction
 from wallet.reconcile import ledger_check
@@ -188,7 +181,7 @@ def test_a_gift_in_the_call_does_not_wait_for_a_tick_holding_the_call():
     fund(caller, 100)
     call = start_call(caller, host, rate=10)
     rewind(call, PERIOD)  # period 2 is due: the tick claims the call
-    rose = make_gift("Rose", 5)
+    rose = GiftFactory.create(name="Rose", cost_coins=5)
     claimed, release = threading.Event(), threading.Event()
 
     def tick_holding_the_call() -> None:

@@ -9,7 +9,8 @@ from channels.db import database_sync_to_async
 from django.db import transaction
 
 from calls.billing import billing_tick
-from calls.tests.billing_helpers import PERIOD, fund, rewind, start_call
+from calls.tests.billing_helpers import PERIOD, rewind, start_call
+from tests.helpers import fund
 from videochat.gateway.notify import notify_many
 from videochat.gateway.testing import open_socket, sync_thread_connections_closed  # noqa: F401
 

@@ -8,6 +8,7 @@ from django.db import connection, connections
 
 from calls.tests.billing_helpers import record_pushes
 from tests.factories import UserFactory
+from tests.helpers import wallet_balance
 from videochat.errors import IdempotencyMismatch, InsufficientFunds
 from wallet.models import Entry, EntryType, Transaction, TransactionKind, Wallet, WalletKind
 from wallet.reconcile import ledger_check
@@ -22,10 +23,6 @@ from wallet.services import (
 )
 
 pytestmark = pytest.mark.django_db
-
-
-def balance(wallet_id: int) -> int:
-    return Wallet.objects.get(pk=wallet_id).balance
 
 
 def gift(src: int, dst: int, amount: int, key: str) -> TransferRequest:
@@ -61,7 +58,7 @@ def test_a_wallet_in_several_transfers_gets_exact_balances_after():
     assert [(r.done, r.refusal) for r in results] == [(2, None), (1, None)]
     assert results[0].balances == {a: 70, b: 10, c: 20}
     assert results[1].balances == {b: 5, c: 25}
-    assert (balance(a), balance(b), balance(c)) == (70, 5, 25)
+    assert (wallet_balance(a), wallet_balance(b), wallet_balance(c)) == (70, 5, 25)
     assert history(a)[1:] == [(-10, 90), (-20, 70)]
     assert history(c) == [(20, 20), (5, 25)]
     assert ledger_check().ok
@@ -79,11 +76,11 @@ def test_a_refusal_stops_its_chain_only_and_leaves_its_keys_unused():
     assert isinstance(results[0].refusal, InsufficientFunds)
     assert results[0].refusal.details == {"balance": 5, "needed": 10}
     # a3 would have fitted in the 5 coins left; it comes after a refused one, so it waits.
-    assert (balance(a), balance(b), balance(c)) == (5, 0, 60)
+    assert (wallet_balance(a), wallet_balance(b), wallet_balance(c)) == (5, 0, 60)
     assert not Transaction.objects.filter(idempotency_key__in=["a2", "a3"]).exists()
     # The unused keys work later, through either primitive.
     wallet_transfer_batch(chains=[[gift(a, c, 5, "a2")]])
-    assert balance(a) == 0
+    assert wallet_balance(a) == 0
     assert ledger_check().ok
 
 
@@ -97,7 +94,7 @@ def test_a_key_used_before_moves_nothing_again():
     )
     results = wallet_transfer_batch(chains=[[gift(a, b, 30, "once"), gift(a, b, 1, "next")]])
     assert (results[0].done, results[0].refusal) == (2, None)
-    assert (balance(a), balance(b)) == (69, 31)
+    assert (wallet_balance(a), wallet_balance(b)) == (69, 31)
     assert Transaction.objects.filter(idempotency_key="once").get().pk == first.transaction.pk
     # And the other way round: a batch's transfer is recognised by wallet_transfer.
     again = wallet_transfer(
@@ -107,7 +104,7 @@ def test_a_key_used_before_moves_nothing_again():
         reference="test",
     )
     assert again.replayed
-    assert (balance(a), balance(b)) == (69, 31)
+    assert (wallet_balance(a), wallet_balance(b)) == (69, 31)
 
 
 def test_a_key_used_for_another_movement_is_refused_as_a_mismatch():
@@ -116,7 +113,7 @@ def test_a_key_used_for_another_movement_is_refused_as_a_mismatch():
     [result] = wallet_transfer_batch(chains=[[gift(a, b, 31, "k"), gift(a, b, 1, "after")]])
     assert result.done == 0
     assert isinstance(result.refusal, IdempotencyMismatch)
-    assert (balance(a), balance(b)) == (70, 30)
+    assert (wallet_balance(a), wallet_balance(b)) == (70, 30)
     assert not Transaction.objects.filter(idempotency_key="after").exists()
 
 
@@ -130,7 +127,7 @@ def test_issuing_wallets_may_go_negative_and_user_wallets_may_not():
     )
     [result] = wallet_transfer_batch(chains=[[grant]])
     assert result.done == 1
-    assert balance(a) == 5
+    assert wallet_balance(a) == 5
 
 
 @pytest.mark.parametrize(
@@ -158,7 +155,7 @@ def test_an_unknown_wallet_is_an_error_and_moves_nothing():
     [a] = funded_wallets(100)
     with pytest.raises(ValueError):
         wallet_transfer_batch(chains=[[gift(a, 10**9, 5, "k")]])
-    assert balance(a) == 100
+    assert wallet_balance(a) == 100
 
 
 def test_an_empty_batch_does_nothing():
@@ -218,8 +215,8 @@ def test_concurrent_batches_sharing_wallets_and_keys_neither_deadlock_nor_double
     for thread in threads:
         thread.join(60)
     assert errors == []
-    assert [balance(w) for w in payers] == [997] * 6
-    assert [balance(w) for w in payees] == [6] * 3
+    assert [wallet_balance(w) for w in payers] == [997] * 6
+    assert [wallet_balance(w) for w in payees] == [6] * 3
     assert Transaction.objects.filter(kind=TransactionKind.GIFT).count() == len(requests)
     report = ledger_check()
     assert report.ok, report.text()

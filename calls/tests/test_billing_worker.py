@@ -7,15 +7,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from django.utils import timezone
 
 from calls.charging import call_charge_period
-from calls.models import Call, CallStatus
-from calls.tests.billing_helpers import balance, charge_keys, coins_paid, fund
+from calls.models import CallStatus
+from calls.tests.billing_helpers import charge_keys, coins_paid
+from tests.factories import ActiveCallFactory
+from tests.helpers import balance, fund
 from tests.servers import Process, running_servers
 from wallet.reconcile import ledger_check
 
-pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.servers, pytest.mark.django_db(transaction=True)]
 
 PERIOD = 2
 RATE = 10
@@ -35,14 +36,8 @@ def test_beat_and_a_worker_bill_each_period_then_cut_the_caller_off(worker, alic
     worker.wait_for(" ready.", timeout=30)
     # Enough for periods 1 to 3: period 4 (6 s in) is refused and ends the call.
     fund(alice, 3 * RATE + 5)
-    call = Call.objects.create(
-        caller=alice,
-        callee=hana,
-        status=CallStatus.ACTIVE,
-        rate_per_minute=RATE,
-        host_share_percent=50,
-        billing_period_seconds=PERIOD,
-        started_at=timezone.now(),
+    call = ActiveCallFactory.create(
+        caller=alice, callee=hana, rate_per_minute=RATE, billing_period_seconds=PERIOD
     )
     call_charge_period(call_id=call.pk, period=1)  # as call_accept does
 

@@ -21,7 +21,7 @@ from tests.servers import Servers, next_frame, request, running_servers, socket_
 from videochat.gateway.testing import socket_token, sync_thread_connections_closed  # noqa: F401
 from wallet.services import wallet_adjust
 
-pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True), pytest.mark.timeout(90)]
+pytestmark = [pytest.mark.servers, pytest.mark.django_db(transaction=True), pytest.mark.timeout(90)]
 
 
 @pytest.fixture

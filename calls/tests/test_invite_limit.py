@@ -5,7 +5,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
-from accounts.tests.helpers import assert_error
+from tests.helpers import assert_error
 from videochat.gateway.testing import device, sync_thread_connections_closed  # noqa: F401
 from wallet.services import wallet_adjust
 

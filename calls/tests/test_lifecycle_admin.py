@@ -4,7 +4,7 @@ import pytest
 from django.test import Client
 
 from calls.models import Call, CallStatus, EndReason
-from tests.factories import HostFactory, UserFactory
+from tests.factories import CallFactory, HostFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -20,14 +20,7 @@ def staff_client() -> Client:
 
 
 def make_call(caller, callee, **fields) -> Call:
-    return Call.objects.create(
-        caller=caller,
-        callee=callee,
-        rate_per_minute=60,
-        host_share_percent=50,
-        billing_period_seconds=60,
-        **fields,
-    )
+    return CallFactory.create(caller=caller, callee=callee, **fields)
 
 
 def test_staff_list_search_and_filter_calls(staff_client, alice, bob, hana):

@@ -9,10 +9,9 @@ from django.utils import timezone
 
 from accounts.models import Block
 from accounts.presence import presence_socket_alive, presence_status
-from accounts.tests.helpers import assert_error
 from calls.models import Call
 from tests.factories import HostFactory, UserFactory
-from wallet.selectors import wallet_of_user
+from tests.helpers import assert_error, balance, fund
 from wallet.services import wallet_adjust
 
 pytestmark = pytest.mark.django_db
@@ -20,17 +19,9 @@ pytestmark = pytest.mark.django_db
 CALLS = "/api/v1/calls"
 
 
-def fund(user, coins: int) -> None:
-    wallet_adjust(user_id=user.pk, amount=coins, idempotency_key=f"fund-{user.pk}", reason="test")
-
-
 def online(user) -> None:
     """As if the user had a socket open (what the gateway's connect hooks record)."""
     presence_socket_alive(user_id=user.pk, socket_id=f"test-socket-{user.pk}")
-
-
-def balance(user) -> int:
-    return wallet_of_user(user_id=user.pk).balance
 
 
 @pytest.fixture
@@ -315,9 +306,3 @@ def test_list_pages_with_a_cursor(client_for, alice, hana, ready):
     second = client_for(alice).get(f"{CALLS}?limit=2&cursor={first['next']}").json()
     assert [c["id"] for c in first["results"] + second["results"]] == ids[::-1]
     assert second["next"] is None
-
-
-def test_anonymous_clients_are_refused(api):
-    for path in (CALLS, f"{CALLS}/1", f"{CALLS}/ice-servers"):
-        assert_error(api.get(path), 401, "not_authenticated")
-    assert_error(api.post(f"{CALLS}/1/accept"), 401, "not_authenticated")

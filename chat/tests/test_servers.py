@@ -16,7 +16,7 @@ from tests.servers import Servers, next_frame, request, running_servers, socket_
 from videochat.gateway.testing import socket_token, sync_thread_connections_closed  # noqa: F401
 
 pytestmark = [
-    pytest.mark.slow,
+    pytest.mark.servers,
     pytest.mark.django_db(transaction=True),
     pytest.mark.usefixtures("mongo_db"),
     pytest.mark.timeout(90),

@@ -3,7 +3,7 @@ from typing import Any
 import pytest
 
 from gifts.models import Gift
-from gifts.tests.helpers import make_gift
+from tests.factories import GiftFactory
 
 
 @pytest.fixture(autouse=True)
@@ -14,4 +14,4 @@ def host_share(settings: Any) -> None:
 
 @pytest.fixture
 def rose(db: None) -> Gift:
-    return make_gift("Rose", 10, position=0)
+    return GiftFactory.create(name="Rose", cost_coins=10, position=0)

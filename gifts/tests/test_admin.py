@@ -2,7 +2,7 @@ import pytest
 
 from gifts.models import Gift
 from gifts.services import gift_send
-from tests.factories import UserFactory
+from tests.factories import GiftFactory, UserFactory
 from wallet.models import CoinPackage
 from wallet.services import wallet_adjust
 
@@ -65,7 +65,7 @@ def plain_staff_client(client, db):
 
 
 def test_staff_list_and_search_gifts_sent(plain_staff_client, alice, bob, hana):
-    rose = Gift.objects.create(name="Rose", icon="rose", cost_coins=10)
+    rose = GiftFactory.create(name="Rose", cost_coins=10)
     for sender in (alice, bob):
         wallet_adjust(user_id=sender.pk, amount=10, idempotency_key=f"f{sender.pk}", reason="t")
     mine = gift_send(sender=alice, to=hana.pk, gift_id=rose.pk).send
@@ -82,7 +82,7 @@ def test_staff_list_and_search_gifts_sent(plain_staff_client, alice, bob, hana):
 
 
 def test_gifts_sent_are_read_only(plain_staff_client, alice, hana):
-    rose = Gift.objects.create(name="Rose", icon="rose", cost_coins=10)
+    rose = GiftFactory.create(name="Rose", cost_coins=10)
     wallet_adjust(user_id=alice.pk, amount=10, idempotency_key="f", reason="t")
     sent = gift_send(sender=alice, to=hana.pk, gift_id=rose.pk).send
 

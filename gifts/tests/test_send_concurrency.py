@@ -6,16 +6,12 @@ import pytest
 from rest_framework.test import APIClient
 
 from accounts.models import User
-from gifts.models import Gift, GiftSend
+from gifts.models import GiftSend
 from gifts.services import GiftSent, gift_send
-from gifts.tests.helpers import (
-    SEND,
-    assert_ledger_reconciles,
-    balance,
-    fund,
-    platform_revenue,
-)
+from gifts.tests.helpers import SEND, assert_ledger_reconciles, platform_revenue
+from tests.factories import GiftFactory
 from tests.fixtures import access_token_for
+from tests.helpers import balance, fund
 from tests.threads import all_at_once
 from videochat.errors import InsufficientFunds
 from wallet.models import Transaction, TransactionKind
@@ -62,7 +58,7 @@ def test_duplicate_requests_over_rest_answer_the_same_gift(alice, hana, rose):
 
 
 def test_different_gifts_at_once_never_overspend(alice, hana):
-    pricey = Gift.objects.create(name="Pricey", icon="p", cost_coins=30)
+    pricey = GiftFactory.create(name="Pricey", icon="p", cost_coins=30)
     fund(alice, 100)  # pays for 3 of them
     sender = User.objects.get(pk=alice.pk)
     keys = iter(range(THREADS))

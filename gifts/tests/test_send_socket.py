@@ -8,7 +8,9 @@ from asgiref.sync import sync_to_async
 from accounts.models import Block
 from gifts.models import GiftSend
 from gifts.services import gift_send_data
-from gifts.tests.helpers import SEND, assert_ledger_reconciles, balance, fund, make_gift
+from gifts.tests.helpers import SEND, assert_ledger_reconciles
+from tests.factories import GiftFactory
+from tests.helpers import balance, fund
 from videochat.gateway.testing import (
     device,
     open_socket,
@@ -132,7 +134,7 @@ async def test_a_resent_frame_is_one_gift_and_one_push(alice, hana, rose):
         assert await receiver.push("gift:sent") == first["data"]
         assert await receiver.nothing()
 
-        heart = await sync_to_async(make_gift)("Heart", 50)
+        heart = await sync_to_async(GiftFactory.create)(name="Heart", cost_coins=50)
         other = await sender.request("gift:sent", {**frame, "gift_id": heart.pk})
         assert other["error"]["code"] == "idempotency_mismatch"
         assert await receiver.nothing(wait=0.1)
@@ -157,8 +159,8 @@ async def test_client_id_and_idempotency_key_are_one_key(client_for, alice, hana
 
 async def test_refusals_carry_the_rest_codes_and_push_nothing(alice, bob, hana, rose):
     await sync_to_async(fund)(alice, 15)
-    ring = await sync_to_async(make_gift)("Ring", 1000)
-    retired = await sync_to_async(make_gift)("Retired", 1, active=False)
+    ring = await sync_to_async(GiftFactory.create)(name="Ring", cost_coins=1000)
+    retired = await sync_to_async(GiftFactory.create)(name="Retired", cost_coins=1, is_active=False)
     async with device(hana) as receiver, device(alice) as sender:
 
         async def code(**data) -> str:

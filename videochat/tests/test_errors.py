@@ -3,18 +3,9 @@
 import pytest
 from rest_framework.test import APIClient
 
+from tests.helpers import assert_error
+
 pytestmark = pytest.mark.urls("videochat.tests.urls_errors")
-
-
-def assert_error(response, status: int, code: str) -> dict:
-    assert response.status_code == status, response.content
-    assert response["Content-Type"].startswith("application/json")
-    body = response.json()
-    assert set(body) == {"error"}
-    assert set(body["error"]) == {"code", "message", "details"}
-    assert body["error"]["code"] == code
-    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
-    return body["error"]
 
 
 def test_malformed_json_is_a_validation_error(api):
@@ -83,10 +74,6 @@ def test_a_crash_is_a_json_500_without_internals(api):
     api.raise_request_exception = False
     error = assert_error(api.get("/api/test/crash"), 500, "server_error")
     assert "boom" not in error["message"]
-
-
-def test_wrong_method_is_405_in_the_shape(api):
-    assert_error(api.get("/api/test/echo"), 405, "method_not_allowed")
 
 
 def test_missing_and_bad_tokens_are_not_authenticated(api):

@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 
 from videochat.gateway.consumer import GatewayConsumer
-from videochat.gateway.frames import REF_SCAN_CHARS, peek_ref
 from videochat.gateway.registry import EventContext
 from videochat.gateway.testing import (  # noqa: F401
     open_socket,
@@ -250,14 +249,6 @@ async def test_an_oversized_frame_without_a_readable_ref_is_answered_with_null(a
         assert reply["error"]["code"] == "payload_too_large"
         assert reply["ref"] is None
         await assert_still_usable(socket)
-
-
-def test_a_ref_cut_by_the_scan_is_not_trusted():
-    # The number's digits run past the part that is read: 1234 must not become 12.
-    head = "{" + " " * (REF_SCAN_CHARS - len('{"ref": 12')) + '"ref": 12'
-    assert len(head) == REF_SCAN_CHARS
-    assert peek_ref(head + '34, "data": {}}') is None
-    assert peek_ref('{"ref": 1234, "data": {}}') == 1234
 
 
 async def test_a_ref_after_the_oversized_part_is_not_searched_for(alice):

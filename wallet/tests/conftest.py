@@ -1,4 +1,5 @@
-"""Fixtures of the withdrawal tests (test_withdrawals_*), shared by their modules."""
+"""Fixtures the wallet tests share: the payment sandbox (test_purchases*), and the rules,
+staff and withdrawals in each state of the withdrawal tests (test_withdrawals_*)."""
 
 from collections.abc import Iterator
 from typing import Any
@@ -9,10 +10,25 @@ from django.test import Client
 
 from accounts.models import User
 from tests.factories import UserFactory
+from tests.helpers import fund
 from wallet.models import Withdrawal
 from wallet.payout_providers import SandboxPayoutProvider
-from wallet.tests.test_withdrawals_api import fund, make_staff
+from wallet.tests.purchase_helpers import SANDBOX_SECRET
+from wallet.tests.withdrawal_helpers import make_staff, pin_withdrawal_rules
 from wallet.withdrawals import withdrawal_approve, withdrawal_request
+
+
+@pytest.fixture
+def payment_sandbox(settings: Any) -> None:
+    """The sandbox payment provider, the only one, with the secret the tests sign with."""
+    settings.PAYMENT_PROVIDERS = ["sandbox"]
+    settings.PAYMENTS_SANDBOX_SECRET = SANDBOX_SECRET
+
+
+@pytest.fixture
+def withdrawal_rules(settings: Any) -> None:
+    """The withdrawal bounds pinned (withdrawal_helpers.py), whatever .env says."""
+    pin_withdrawal_rules(settings)
 
 
 @pytest.fixture

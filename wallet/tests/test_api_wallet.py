@@ -10,7 +10,7 @@ from channels.db import database_sync_to_async
 from django.db import transaction
 
 from accounts.models import User
-from accounts.tests.helpers import assert_error
+from tests.helpers import assert_error
 from videochat.gateway.testing import open_socket, sync_thread_connections_closed  # noqa: F401
 from videochat.pagination import cursor_encode
 from wallet.models import EntryType, TransactionKind, Wallet
@@ -48,12 +48,6 @@ def test_wallet_shows_the_balance(client_for, alice):
 
     assert set(body) == {"balance", "updated_at"}
     assert body["balance"] == 120
-
-
-@pytest.mark.django_db
-def test_wallet_needs_a_token(api):
-    assert_error(api.get(WALLET), 401, "not_authenticated")
-    assert_error(api.get(HISTORY), 401, "not_authenticated")
 
 
 # --- GET /wallet/transactions --------------------------------------------------------------

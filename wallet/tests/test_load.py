@@ -24,7 +24,7 @@ from wallet.models import EntryType, TransactionKind, Wallet, WalletKind
 from wallet.reconcile import ledger_check
 from wallet.services import Leg, system_wallet_id, wallet_adjust, wallet_ensure, wallet_transfer
 
-pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.load, pytest.mark.django_db(transaction=True)]
 
 THREADS = 16
 PROCESSES = 4

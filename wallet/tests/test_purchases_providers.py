@@ -1,8 +1,6 @@
 """The provider interface's sandbox implementation and the registry: what counts as a signed,
 well-formed event. (What an event does is tested through the webhook endpoint.)"""
 
-import hashlib
-import hmac
 from decimal import Decimal
 
 import pytest
@@ -16,18 +14,13 @@ from wallet.payment_providers import (
     WebhookEvent,
     payment_provider,
 )
+from wallet.tests.purchase_helpers import SANDBOX_SECRET, sign
 
-SECRET = "test-sandbox-secret"
-
-
-@pytest.fixture(autouse=True)
-def sandbox(settings) -> None:
-    settings.PAYMENT_PROVIDERS = ["sandbox"]
-    settings.PAYMENTS_SANDBOX_SECRET = SECRET
+pytestmark = pytest.mark.usefixtures("payment_sandbox")
 
 
-def signed(body: bytes, secret: str = SECRET) -> dict[str, str]:
-    return {"X-Signature": hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()}
+def signed(body: bytes, secret: str = SANDBOX_SECRET) -> dict[str, str]:
+    return {"X-Signature": sign(body, secret)}
 
 
 EVENT = (

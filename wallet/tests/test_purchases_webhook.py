@@ -2,9 +2,6 @@
 sandbox provider signs them: a purchase is credited exactly once (duplicates, concurrent
 deliveries), refused deliveries change nothing, and every delivery is recorded."""
 
-import hashlib
-import hmac
-import json
 import logging
 from decimal import Decimal
 from typing import Any
@@ -13,11 +10,10 @@ import pytest
 from channels.db import database_sync_to_async
 from django.db import connection
 from django.test import Client
-from rest_framework.test import APIClient
 
 from accounts.models import User
-from accounts.tests.helpers import assert_error
 from tests.factories import UserFactory
+from tests.helpers import assert_error, balance
 from tests.threads import all_at_once
 from videochat.gateway.testing import open_socket, sync_thread_connections_closed  # noqa: F401
 from wallet.models import (
@@ -29,49 +25,15 @@ from wallet.models import (
     Wallet,
     WalletKind,
 )
+from wallet.tests.purchase_helpers import WEBHOOK, buy, event, sign
 
-pytestmark = pytest.mark.django_db
-
-SECRET = "test-sandbox-secret"
-WEBHOOK = "/api/v1/payments/webhook/sandbox"
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("payment_sandbox")]
 Outcome = PaymentEvent.Outcome
-
-
-@pytest.fixture(autouse=True)
-def sandbox(settings) -> None:
-    settings.PAYMENT_PROVIDERS = ["sandbox"]
-    settings.PAYMENTS_SANDBOX_SECRET = SECRET
-
-
-def buy(user: User, coins: int = 100, price: str = "4.99", currency: str = "USD") -> Purchase:
-    """A purchase started through the API, as the app starts it."""
-    package = CoinPackage.objects.create(coins=coins, price=Decimal(price), currency=currency)
-    client = APIClient()
-    client.force_authenticate(user)
-    response = client.post("/api/v1/wallet/purchases", {"package_id": package.pk}, format="json")
-    assert response.status_code == 201, response.content
-    return Purchase.objects.get(pk=response.json()["id"])
 
 
 @pytest.fixture
 def purchase(alice: User) -> Purchase:
     return buy(alice)
-
-
-def event(purchase: Purchase, type: str = "payment.succeeded", **fields: Any) -> bytes:
-    """The sandbox provider's body for `purchase`, as API.md (Configuration) gives it."""
-    body = {
-        "type": type,
-        "provider_ref": purchase.provider_ref,
-        "amount": str(purchase.price),
-        "currency": purchase.currency,
-        **fields,
-    }
-    return json.dumps(body).encode()
-
-
-def sign(body: bytes, secret: str = SECRET) -> str:
-    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
 def deliver(body: bytes, signature: str | None = None, client: Client | None = None) -> Any:
@@ -83,12 +45,6 @@ def deliver(body: bytes, signature: str | None = None, client: Client | None = N
         content_type="application/json",
         headers={"X-Signature": sign(body) if signature is None else signature},
     )
-
-
-def balance(user: User) -> int:
-    client = APIClient()
-    client.force_authenticate(user)
-    return client.get("/api/v1/wallet").json()["balance"]
 
 
 def status_of(purchase: Purchase) -> str:
@@ -323,10 +279,6 @@ def test_the_recorded_body_is_cut_at_10_kb(alice, purchase):
 
     assert deliver(body).json() == {"status": "credited"}
     assert PaymentEvent.objects.get().body == body[:10_000].decode()
-
-
-def test_the_webhook_takes_only_post(purchase):
-    assert_error(Client().get(WEBHOOK), 405, "method_not_allowed")
 
 
 def test_without_the_sandbox_secret_the_webhook_is_unavailable(settings, alice, purchase):

@@ -9,17 +9,11 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from accounts.tests.helpers import assert_error
+from tests.helpers import assert_error
 from wallet.models import PaymentEvent, Purchase
-from wallet.tests.test_purchases_webhook import (  # noqa: F401  (the sandbox fixture)
-    WEBHOOK,
-    buy,
-    event,
-    sandbox,
-    sign,
-)
+from wallet.tests.purchase_helpers import WEBHOOK, buy, event, sign
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("payment_sandbox")]
 
 LIMIT = 5
 
@@ -94,7 +88,7 @@ def test_signed_malformed_deliveries_count_too(alice):
     assert PaymentEvent.objects.filter(outcome="malformed").count() == LIMIT
 
 
-@pytest.mark.slow
+@pytest.mark.load
 def test_a_thousand_identical_forged_deliveries_store_one_row(alice):
     body = forged(1)
     for n in range(1000):

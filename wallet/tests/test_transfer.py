@@ -5,6 +5,7 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django_redis import get_redis_connection
 
+from tests.helpers import wallet_balance
 from videochat.errors import IdempotencyMismatch, InsufficientFunds
 from wallet.models import Entry, EntryType, Transaction, TransactionKind, Wallet, WalletKind
 from wallet.services import (
@@ -17,10 +18,6 @@ from wallet.services import (
 )
 
 pytestmark = pytest.mark.django_db
-
-
-def balance(wallet_id: int) -> int:
-    return Wallet.objects.get(pk=wallet_id).balance
 
 
 def pay(src: int, dst: int, amount: int, key: str) -> TransferResult:
@@ -41,7 +38,7 @@ def funded(alice, bob):
 def test_a_transfer_writes_entries_that_sum_to_zero(funded):
     a, b = funded
     result = pay(a, b, 30, "t1")
-    assert (balance(a), balance(b)) == (70, 30)
+    assert (wallet_balance(a), wallet_balance(b)) == (70, 30)
     entries = Entry.objects.filter(transaction=result.transaction).order_by("amount")
     assert [(e.wallet_id, e.amount, e.balance_after, e.type) for e in entries] == [
         (a, -30, 70, "gift_sent"),
@@ -58,7 +55,7 @@ def test_the_same_key_moves_coins_once(funded):
     assert again.replayed
     assert again.transaction.pk == first.transaction.pk
     assert again.balances == {a: 70, b: 30}
-    assert (balance(a), balance(b)) == (70, 30)
+    assert (wallet_balance(a), wallet_balance(b)) == (70, 30)
     assert Transaction.objects.filter(idempotency_key="t1").count() == 1
 
 
@@ -67,7 +64,7 @@ def test_the_same_key_for_another_movement_is_a_mismatch(funded):
     pay(a, b, 30, "t1")
     with pytest.raises(IdempotencyMismatch):
         pay(a, b, 31, "t1")
-    assert (balance(a), balance(b)) == (70, 30)
+    assert (wallet_balance(a), wallet_balance(b)) == (70, 30)
 
 
 def test_overdraft_is_refused_and_moves_nothing(funded):
@@ -75,7 +72,7 @@ def test_overdraft_is_refused_and_moves_nothing(funded):
     with pytest.raises(InsufficientFunds) as raised:
         pay(a, b, 101, "t1")
     assert raised.value.details == {"balance": 100, "needed": 101}
-    assert (balance(a), balance(b)) == (100, 0)
+    assert (wallet_balance(a), wallet_balance(b)) == (100, 0)
     # The refused attempt did not use up its key: it can succeed once money is there.
     assert not Transaction.objects.filter(idempotency_key="t1").exists()
 
@@ -92,7 +89,7 @@ def test_a_refusal_inside_a_callers_transaction_leaves_it_usable(funded):
         with pytest.raises(InsufficientFunds):
             pay(a, b, 500, "big")
         pay(a, b, 5, "small")
-    assert (balance(a), balance(b)) == (95, 5)
+    assert (wallet_balance(a), wallet_balance(b)) == (95, 5)
 
 
 @pytest.mark.parametrize(
@@ -167,7 +164,7 @@ def test_adjustment_can_take_back_only_what_is_there(funded, alice):
     with pytest.raises(InsufficientFunds):
         wallet_adjust(user_id=alice.pk, amount=-101, idempotency_key="take", reason="test")
     wallet_adjust(user_id=alice.pk, amount=-100, idempotency_key="take", reason="test")
-    assert balance(wallet_ensure(user_id=alice.pk)) == 0
+    assert wallet_balance(wallet_ensure(user_id=alice.pk)) == 0
 
 
 def test_entries_always_sum_to_zero_overall(funded):

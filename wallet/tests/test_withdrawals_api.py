@@ -1,60 +1,26 @@
 """POST and GET /api/v1/withdrawals: the coins are held at once, the bounds, hosts only, one
-open withdrawal, Idempotency-Key replays, auto-approval, and the caller's own list.
-
-The helpers at the top are shared by the other test_withdrawals_* modules."""
+open withdrawal, Idempotency-Key replays, auto-approval, and the caller's own list."""
 
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.db.models import Sum
 from django.utils import timezone
 
 from accounts.models import Report, User
-from accounts.tests.helpers import assert_error
 from tests.factories import HostFactory
+from tests.helpers import assert_error, balance, fund
 from wallet.models import Entry, Transaction, Wallet, WalletKind, Withdrawal
-from wallet.services import wallet_adjust, wallet_ensure
+from wallet.services import wallet_ensure
+from wallet.tests.withdrawal_helpers import (
+    AUTO_APPROVE_MAX,
+    MAX_COINS,
+    MIN_COINS,
+    WITHDRAWALS,
+)
 from wallet.withdrawals import withdrawal_reject, withdrawal_request
 
-pytestmark = pytest.mark.django_db
-
-WITHDRAWALS = "/api/v1/withdrawals"
-# The bounds every withdrawal test runs with (see the `withdrawal_rules` fixture).
-MIN_COINS, MAX_COINS, AUTO_APPROVE_MAX = 100, 10_000, 500
-
-
-def pin_withdrawal_rules(settings: Any) -> None:
-    """Pinned in every withdrawal test, so a developer's .env never changes what they mean."""
-    settings.WITHDRAWAL_MIN_COINS = MIN_COINS
-    settings.WITHDRAWAL_MAX_COINS = MAX_COINS
-    settings.WITHDRAWAL_AUTO_APPROVE_MAX_COINS = AUTO_APPROVE_MAX
-    settings.WITHDRAWAL_GOOD_STANDING_DAYS = 30
-    settings.PAYOUT_PROVIDER = "sandbox"
-
-
-def make_staff() -> User:
-    return User.objects.create_superuser("finance@example.com", "x", name="Fin")
-
-
-@pytest.fixture(autouse=True)
-def withdrawal_rules(settings: Any) -> None:
-    pin_withdrawal_rules(settings)
-
-
-def fund(user: User, coins: int) -> None:
-    wallet_adjust(
-        user_id=user.pk, amount=coins, idempotency_key=f"fund:{user.pk}:{coins}", reason="test"
-    )
-
-
-def balance(user: User) -> int:
-    return Wallet.objects.get(pk=wallet_ensure(user_id=user.pk)).balance
-
-
-def system_total(kind: WalletKind) -> int:
-    """The balance of a system wallet over all its shards."""
-    return Wallet.objects.filter(kind=kind).aggregate(total=Sum("balance"))["total"]
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("withdrawal_rules")]
 
 
 def make_trusted(user: User) -> None:
@@ -158,11 +124,6 @@ def test_only_hosts_may_withdraw(client_for, alice):
     assert_error(response, 403, "permission_denied")
     assert not Withdrawal.objects.exists()
     assert balance(alice) == 3000
-
-
-def test_withdrawals_need_a_token(api):
-    assert_error(api.post(WITHDRAWALS, {"coins": 1000}, format="json"), 401, "not_authenticated")
-    assert_error(api.get(WITHDRAWALS), 401, "not_authenticated")
 
 
 def test_a_short_balance_is_402_and_creates_nothing(client_for, hana):

@@ -16,20 +16,14 @@ import pytest
 from django.db import connection, connections, transaction
 
 from accounts.models import User
+from tests.helpers import balance, fund
 from tests.servers import running_servers
 from videochat.errors import Conflict
 from wallet.models import Transaction, Wallet, WalletKind, Withdrawal
 from wallet.payout_providers import PROVIDERS, PayoutRequest, SandboxPayoutProvider
 from wallet.services import wallet_ensure
 from wallet.tasks import withdrawals_process
-from wallet.tests.test_withdrawals_api import (
-    WITHDRAWALS,
-    balance,
-    fund,
-    make_staff,
-    pin_withdrawal_rules,
-    system_total,
-)
+from wallet.tests.withdrawal_helpers import WITHDRAWALS, make_staff, system_total
 from wallet.withdrawals import (
     withdrawal_approve,
     withdrawal_pay,
@@ -37,12 +31,11 @@ from wallet.withdrawals import (
     withdrawal_request,
 )
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(90)]
-
-
-@pytest.fixture(autouse=True)
-def withdrawal_rules(settings: Any) -> None:
-    pin_withdrawal_rules(settings)
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.timeout(90),
+    pytest.mark.usefixtures("withdrawal_rules"),
+]
 
 
 def lock_waiters() -> int:
@@ -255,7 +248,7 @@ def celery_worker(tmp_path: Path) -> Iterator[Path]:
         yield started.processes["worker"].log
 
 
-@pytest.mark.slow
+@pytest.mark.servers
 def test_a_real_worker_pays_an_approved_withdrawal(host, celery_worker):
     withdrawal = withdrawal_approve(
         withdrawal_id=withdrawal_request(user=host, coins=1000).pk, staff=make_staff()

@@ -13,20 +13,20 @@ from django.test import Client
 
 from accounts.models import User
 from tests.factories import HostFactory
+from tests.helpers import balance, fund
 from videochat.errors import Conflict, ValidationFailed
 from videochat.gateway.testing import open_socket, sync_thread_connections_closed  # noqa: F401
 from wallet.models import Entry, Transaction, WalletKind, Withdrawal
 from wallet.payout_providers import sandbox_payouts_failing
 from wallet.tasks import withdrawals_process
-from wallet.tests.test_withdrawals_api import (
+from wallet.tests.withdrawal_helpers import (
+    ADMIN,
     WITHDRAWALS,
-    balance,
-    fund,
+    act,
     make_staff,
     pin_withdrawal_rules,
     system_total,
 )
-from wallet.tests.test_withdrawals_review import ADMIN, act
 from wallet.withdrawals import (
     PAYOUT_MAX_ATTEMPTS,
     withdrawal_approve,
@@ -36,12 +36,10 @@ from wallet.withdrawals import (
     withdrawal_request,
 )
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sandbox_requests")]
-
-
-@pytest.fixture(autouse=True)
-def withdrawal_rules(settings: Any) -> None:
-    pin_withdrawal_rules(settings)
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.usefixtures("sandbox_requests", "withdrawal_rules"),
+]
 
 
 def fail_every_attempt() -> None:

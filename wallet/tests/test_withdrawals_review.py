@@ -2,8 +2,6 @@
 pays approved withdrawals through the sandbox provider and retries failures, and the host
 hears about every change over the socket."""
 
-from typing import Any
-
 import pytest
 from asgiref.sync import sync_to_async
 from django.contrib.auth.models import Permission
@@ -11,19 +9,14 @@ from django.test import Client
 
 import wallet.admin_withdrawals  # noqa: F401  (see test_the_admin_is_autodiscovered)
 from tests.factories import HostFactory, UserFactory
+from tests.helpers import balance, fund
 from tests.servers import run_python
 from videochat.errors import Conflict, PermissionDenied, ValidationFailed
 from videochat.gateway.testing import open_socket, sync_thread_connections_closed  # noqa: F401
 from wallet.models import Entry, Transaction, WalletKind, Withdrawal
 from wallet.payout_providers import PayoutRequest, SandboxPayoutProvider, sandbox_payouts_failing
 from wallet.tasks import withdrawals_process
-from wallet.tests.test_withdrawals_api import (
-    balance,
-    fund,
-    make_staff,
-    pin_withdrawal_rules,
-    system_total,
-)
+from wallet.tests.withdrawal_helpers import ADMIN, act, make_staff, system_total
 from wallet.withdrawals import (
     withdrawal_approve,
     withdrawal_pay,
@@ -32,25 +25,10 @@ from wallet.withdrawals import (
 )
 
 # sandbox_requests (wallet/tests/conftest.py) clears the sandbox's record around each test.
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sandbox_requests")]
-
-ADMIN = "/admin/wallet/withdrawal/"
-
-
-@pytest.fixture(autouse=True)
-def withdrawal_rules(settings: Any) -> None:
-    pin_withdrawal_rules(settings)
-
-
-def act(client: Client, action: str, *withdrawals: Withdrawal, **extra: str) -> str:
-    """Run an admin action on the changelist; returns the page it lands on."""
-    response = client.post(
-        ADMIN,
-        {"action": action, "_selected_action": [w.pk for w in withdrawals], **extra},
-        follow=True,
-    )
-    assert response.status_code == 200
-    return response.content.decode()
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.usefixtures("sandbox_requests", "withdrawal_rules"),
+]
 
 
 # --- The services' rules -----------------------------------------------------------------------

@@ -1,0 +1,44 @@
+"""Helpers every app's tests share: the API's error shape, and coins in and out of wallets."""
+
+from typing import Any
+
+from accounts.models import User
+from wallet.models import Wallet
+from wallet.selectors import wallet_of_user
+from wallet.services import wallet_adjust
+
+
+def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
+    """The response is the API's one error shape with this status and code; returns the
+    `error` object for further checks."""
+    assert response.status_code == status, (response.status_code, response.content[:500])
+    assert response["Content-Type"].startswith("application/json"), response["Content-Type"]
+    body = response.json()
+    assert set(body) == {"error"}, body
+    error = body["error"]
+    assert set(error) == {"code", "message", "details"}, error
+    assert error["code"] == code, error
+    assert isinstance(error["message"], str) and error["message"], error
+    assert isinstance(error["details"], dict), error
+    return error
+
+
+def fund(user: User, coins: int, key: str = "") -> None:
+    """Grant `user` coins (a staff adjustment). The default key names the user and the
+    amount, so funding the same user with the same amount twice is a replay: once only."""
+    wallet_adjust(
+        user_id=user.pk,
+        amount=coins,
+        idempotency_key=key or f"fund:{user.pk}:{coins}",
+        reason="test",
+    )
+
+
+def balance(user: User) -> int:
+    """The user's balance (their wallet is made when they have none yet)."""
+    return wallet_of_user(user_id=user.pk).balance
+
+
+def wallet_balance(wallet_id: int) -> int:
+    """The balance of any wallet, a system wallet's shard included."""
+    return Wallet.objects.get(pk=wallet_id).balance

@@ -1,0 +1,44 @@
+"""What the withdrawal tests (test_withdrawals_*) share: the rules they run with, staff, the
+system wallets' totals, and the admin's actions."""
+
+from typing import Any
+
+from django.db.models import Sum
+from django.test import Client
+
+from accounts.models import User
+from wallet.models import Wallet, WalletKind, Withdrawal
+
+WITHDRAWALS = "/api/v1/withdrawals"
+ADMIN = "/admin/wallet/withdrawal/"
+# The bounds every withdrawal test runs with (the `withdrawal_rules` fixture, conftest.py).
+MIN_COINS, MAX_COINS, AUTO_APPROVE_MAX = 100, 10_000, 500
+
+
+def pin_withdrawal_rules(settings: Any) -> None:
+    """Pinned in every withdrawal test, so a developer's .env never changes what they mean."""
+    settings.WITHDRAWAL_MIN_COINS = MIN_COINS
+    settings.WITHDRAWAL_MAX_COINS = MAX_COINS
+    settings.WITHDRAWAL_AUTO_APPROVE_MAX_COINS = AUTO_APPROVE_MAX
+    settings.WITHDRAWAL_GOOD_STANDING_DAYS = 30
+    settings.PAYOUT_PROVIDER = "sandbox"
+
+
+def make_staff() -> User:
+    return User.objects.create_superuser("finance@example.com", "x", name="Fin")
+
+
+def system_total(kind: WalletKind) -> int:
+    """The balance of a system wallet over all its shards."""
+    return Wallet.objects.filter(kind=kind).aggregate(total=Sum("balance"))["total"]
+
+
+def act(client: Client, action: str, *withdrawals: Withdrawal, **extra: str) -> str:
+    """Run an admin action on the changelist; returns the page it lands on."""
+    response = client.post(
+        ADMIN,
+        {"action": action, "_selected_action": [w.pk for w in withdrawals], **extra},
+        follow=True,
+    )
+    assert response.status_code == 200
+    return response.content.decode()
