@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from django.core.exceptions import ImproperlyConfigured
 from rest_framework.exceptions import ValidationError
 
+from videochat.gateway.notify import anotify_channel
+
 if TYPE_CHECKING:
     from rest_framework.serializers import Serializer
 
@@ -52,9 +54,16 @@ class EventContext:
         return self.user.pk
 
     async def send(self, type: str, data: dict[str, Any]) -> None:
-        """Send `{"type": type, "data": data}` to this socket only (use notify() to reach
-        all of a user's sockets)."""
+        """Send `{"type": type, "data": data}` to this socket only, at once (use notify() to
+        reach all of a user's sockets). Only once the socket is accepted: not in connect
+        hooks."""
         await self.send_frame({"type": type, "data": data})
+
+    async def push(self, type: str, data: dict[str, Any]) -> None:
+        """Push `{"type": type, "data": data}` to this socket only, through the channel
+        layer like notify(): it queues behind the pushes sent to the socket before it, and
+        connect hooks may use it (it goes out once the socket is accepted)."""
+        await anotify_channel(self.channel_name, type, data)
 
 
 @dataclass(frozen=True, slots=True)
