@@ -54,7 +54,7 @@ def page_limit(raw: str | None) -> int:
     if raw in (None, ""):
         return PAGE_DEFAULT
     try:
-        limit = int(raw)  # type: ignore[arg-type]
+        limit = int(raw)
     except ValueError:
         limit = 0
     if limit < 1:

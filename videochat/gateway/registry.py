@@ -70,10 +70,10 @@ class EventContext:
 class EventSpec:
     event_type: str
     handler: Handler
-    data: type[Serializer] | None
+    data: type[Serializer[Any]] | None
     # One instance validates every frame: DRF deep-copies a serializer's fields for each
     # new instance, which cost a tenth of a chat message's server CPU.
-    validator: Serializer | None = field(default=None, repr=False)
+    validator: Serializer[Any] | None = field(default=None, repr=False)
 
     def validated(self, data: Any) -> Any:
         """The frame's data as the serializer validates it (the raw data without one).
@@ -95,7 +95,7 @@ class EventRegistry:
         self._hooks: dict[Moment, list[Hook]] = {"connect": [], "activity": [], "disconnect": []}
 
     def event(
-        self, event_type: str, *, data: type[Serializer] | None = None
+        self, event_type: str, *, data: type[Serializer[Any]] | None = None
     ) -> Callable[[HandlerT], HandlerT]:
         """Decorator: `handler(ctx, data)` answers client frames of this type. `data` is a
         DRF Serializer class that validates the frame's `data`; the handler then gets its
@@ -110,7 +110,7 @@ class EventRegistry:
         return register
 
     def add(
-        self, event_type: str, handler: Handler, *, data: type[Serializer] | None = None
+        self, event_type: str, handler: Handler, *, data: type[Serializer[Any]] | None = None
     ) -> None:
         if not EVENT_TYPE.fullmatch(event_type):
             raise ImproperlyConfigured(
