@@ -36,6 +36,10 @@ def _layer() -> Any:
     return layer
 
 
+async def _group_send(user_id: int, message: dict[str, Any]) -> None:
+    await _layer().group_send(user_group(user_id), message)
+
+
 def notify(user_id: int, type: str, data: dict[str, Any]) -> None:
     """Push the frame `{"type": type, "data": data}` to every socket of the user, once the
     surrounding database transaction commits (at once when there is none). A rolled-back
@@ -46,7 +50,7 @@ def notify(user_id: int, type: str, data: dict[str, Any]) -> None:
 async def anotify(user_id: int, type: str, data: dict[str, Any]) -> None:
     """notify() for async code (WebSocket handlers): pushes at once, since async code runs
     no database transaction of its own; raises if Redis refuses."""
-    await _layer().group_send(user_group(user_id), _push_message(type, data))
+    await _group_send(user_id, _push_message(type, data))
 
 
 async def anotify_channel(channel_name: str, type: str, data: dict[str, Any]) -> None:
