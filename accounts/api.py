@@ -20,6 +20,8 @@ from accounts.discovery import (
 )
 from accounts.lockout import login_locked_out
 from accounts.matchmaking import match_find
+from accounts.models import User
+from accounts.presence import presence_statuses
 from accounts.selectors import user_get_visible
 from accounts.serializers import (
     MatchIn,
@@ -29,7 +31,6 @@ from accounts.serializers import (
     NearbyUserSerializer,
     OnlinePageSerializer,
     PresencePageIn,
-    PresentUserSerializer,
     ProfileSerializer,
     ProfileUpdateSerializer,
     PublicProfileSerializer,
@@ -171,7 +172,7 @@ class UserDetailApi(APIView):
     )
     def get(self, request: Request, user_id: int) -> Response:
         user = user_get_visible(user_id=user_id, viewer=caller(request))
-        return Response(PublicProfileSerializer(user).data)
+        return Response(PublicProfileSerializer(user, context=_statuses_of(user)).data)
 
 
 class UserBlockApi(APIView):
@@ -216,8 +217,13 @@ class ReportsApi(APIView):
         return Response(ReportSerializer(report).data, status=status.HTTP_201_CREATED)
 
 
+def _statuses_of(user: User) -> dict[str, Any]:
+    """The context PublicProfileSerializer reads the user's presence from."""
+    return {"statuses": presence_statuses(user_ids=[user.pk])}
+
+
 def _page(
-    found: list[Found], resume: int | None, serializer: type[PresentUserSerializer]
+    found: list[Found], resume: int | None, serializer: type[PublicProfileSerializer]
 ) -> Response:
     context = {
         "statuses": {item.user.pk: item.status for item in found},
@@ -247,7 +253,7 @@ class PresenceOnlineApi(APIView):
             below=cursor_decode(data["cursor"]) if "cursor" in data else None,
             limit=data["limit"],
         )
-        return _page(found, resume, PresentUserSerializer)
+        return _page(found, resume, PublicProfileSerializer)
 
 
 class PresenceNearbyApi(APIView):
@@ -295,4 +301,4 @@ class MatchApi(APIView):
         body = MatchIn(data=request.data)
         body.is_valid(raise_exception=True)
         user = match_find(user=caller(request), **body.validated_data)
-        return Response(MatchSerializer({"user": user}).data)
+        return Response(MatchSerializer({"user": user}, context=_statuses_of(user)).data)

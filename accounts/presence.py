@@ -16,6 +16,7 @@ from typing import Any, Literal
 from django.conf import settings
 from django_redis import get_redis_connection
 
+from accounts import presence_scripts
 from accounts.selectors import blocked_either_way, is_blocked_between
 from chat.selectors import conversation_partner_ids
 from videochat.gateway.notify import notify_many
@@ -82,37 +83,7 @@ def geo_lat(lat: float) -> float:
     return max(-GEO_LAT_LIMIT, min(GEO_LAT_LIMIT, lat))
 
 
-# --- The one definition of a status, and its announcement -------------------------------
-
-# Shared by every script: `status_of` is what "online" means everywhere (profiles, lists,
-# matchmaking, calls, typing); `announce` is the compare-and-set that lets exactly one change
-# through to the partners, however many devices and processes report the same state.
-_LUA_STATUS = """
-local function status_of(present, busy)
-  if redis.call('exists', present) == 0 then return 'offline' end
-  if redis.call('exists', busy) == 1 then return 'busy' end
-  return 'online'
-end
-local function announce(key, status, keep)
-  local before = redis.call('get', key) or 'offline'
-  if status == 'offline' then
-    redis.call('del', key)
-  else
-    redis.call('set', key, status, 'ex', keep)
-  end
-  if before == status then return false end
-  return status
-end
-"""
-
-_STATUSES = (
-    _LUA_STATUS
-    + """
-local out = {}
-for i = 1, #KEYS, 2 do out[#out + 1] = status_of(KEYS[i], KEYS[i + 1]) end
-return out
-"""
-)
+# --- Statuses (presence_scripts.STATUS_FUNCTIONS defines them), and their announcement ----
 
 
 def presence_statuses(*, user_ids: Iterable[int]) -> dict[int, PresenceStatus]:
@@ -123,7 +94,7 @@ def presence_statuses(*, user_ids: Iterable[int]) -> dict[int, PresenceStatus]:
     if not ids:
         return {}
     keys = [key for user_id in ids for key in (_key(user_id), _busy_key(user_id))]
-    statuses = redis_script(_STATUSES)(keys=keys)
+    statuses = redis_script(presence_scripts.STATUSES)(keys=keys)
     return {user_id: status.decode() for user_id, status in zip(ids, statuses, strict=True)}
 
 
@@ -186,49 +157,6 @@ def presence_block_changed(*, user_ids: tuple[int, int]) -> None:
 # The member that stands for "no record at all" (never connected, or Redis lost the set).
 _NO_RECORD = "no-record"
 
-# KEYS: sockets, user key, busy, announced, online index, until index, geo.
-# ARGV: user id, now, socket ('' for none), socket's score, status ('' keeps the stored
-# one), record seconds, busy TTL, geo mode ('' none, 'set', 'nx' only if unset, 'del'),
-# lon, lat. Returns the newly announced status, or false when it did not change.
-_SETTLE = (
-    _LUA_STATUS
-    + """
-local uid, now, socket = ARGV[1], tonumber(ARGV[2]), ARGV[3]
-local record, mode = tonumber(ARGV[6]), ARGV[8]
-if socket ~= '' then
-  redis.call('zadd', KEYS[1], ARGV[4], socket)
-  redis.call('zremrangebyscore', KEYS[1], '-inf', now - record)
-  redis.call('expire', KEYS[1], record)
-end
-local top = redis.call('zrange', KEYS[1], -1, -1, 'withscores')
-local last = top[2] and tonumber(top[2]) or 0
-if last > now then
-  local status = ARGV[5]
-  if status == '' then status = redis.call('get', KEYS[2]) or 'online' end
-  redis.call('set', KEYS[2], status, 'pxat', math.floor(last * 1000))
-  if socket ~= '' and tonumber(ARGV[4]) > now then
-    -- a live socket keeps its user's busy mark from fading during a call
-    redis.call('expire', KEYS[3], ARGV[7])
-  end
-  redis.call('zadd', KEYS[5], uid, uid)
-  redis.call('zadd', KEYS[6], last, uid)
-  if mode == 'set' then
-    redis.call('geoadd', KEYS[7], ARGV[9], ARGV[10], uid)
-  elseif mode == 'nx' then
-    redis.call('geoadd', KEYS[7], 'nx', ARGV[9], ARGV[10], uid)
-  elseif mode == 'del' then
-    redis.call('zrem', KEYS[7], uid)
-  end
-else
-  redis.call('del', KEYS[2])
-  redis.call('zrem', KEYS[5], uid)
-  redis.call('zrem', KEYS[6], uid)
-  redis.call('zrem', KEYS[7], uid)
-end
-return announce(KEYS[4], status_of(KEYS[2], KEYS[3]), record)
-"""
-)
-
 Location = tuple[float, float]  # (lat, lon)
 
 
@@ -243,6 +171,8 @@ def _settle(
     geo: Literal["", "set", "nx", "del"] = "",
     location: Location | None = None,
 ) -> None:
+    """Queue on `pipe` the change of one user (presence_scripts.SETTLE): record the socket,
+    then bring the user key, the indexes and the announced status in line with it."""
     lat, lon = location or (0.0, 0.0)
     keys = [
         _sockets_key(user_id),
@@ -265,7 +195,7 @@ def _settle(
         lon,
         geo_lat(lat),
     ]
-    redis_script(_SETTLE)(keys=keys, args=args, client=pipe)
+    redis_script(presence_scripts.SETTLE)(keys=keys, args=args, client=pipe)
 
 
 def presence_socket_alive(
@@ -415,19 +345,6 @@ def presence_gone_since(*, user_ids: Iterable[int], now: float) -> dict[int, flo
 # newer call has set. The key lives PRESENCE_TTL_SECONDS and each live socket's activity
 # extends it (presence_socket_alive): a mark whose clearing was lost fades with the user.
 
-# KEYS: busy, user key, announced. ARGV: call id, busy TTL, 'set' or 'clear', record seconds.
-_BUSY = (
-    _LUA_STATUS
-    + """
-if ARGV[3] == 'set' then
-  redis.call('set', KEYS[1], ARGV[1], 'ex', ARGV[2])
-elseif redis.call('get', KEYS[1]) == ARGV[1] then
-  redis.call('del', KEYS[1])
-end
-return announce(KEYS[3], status_of(KEYS[2], KEYS[1]), ARGV[4])
-"""
-)
-
 
 def _busy_mark(user_ids: Iterable[int], call_id: int, mode: Literal["set", "clear"]) -> None:
     ids = list(dict.fromkeys(user_ids))
@@ -435,7 +352,7 @@ def _busy_mark(user_ids: Iterable[int], call_id: int, mode: Literal["set", "clea
     for user_id in ids:
         keys = [_busy_key(user_id), _key(user_id), _announced_key(user_id)]
         args = [call_id, settings.PRESENCE_TTL_SECONDS, mode, _record_seconds()]
-        redis_script(_BUSY)(keys=keys, args=args, client=pipe)
+        redis_script(presence_scripts.BUSY)(keys=keys, args=args, client=pipe)
     _announce(zip(ids, pipe.execute(), strict=True))
 
 

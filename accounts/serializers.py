@@ -7,13 +7,12 @@ from rest_framework import serializers
 from rest_framework_simplejwt.serializers import PasswordField, TokenObtainPairSerializer
 
 from accounts.models import RATE_PER_MINUTE_MAX, RATE_PER_MINUTE_MIN, Gender, Role, User
-from accounts.presence import presence_status
 from accounts.tokens import SessionRefreshToken
 
 # --- Out -----------------------------------------------------------------------------------
 
 
-class _RateMixin(serializers.Serializer):
+class _RateMixin(serializers.Serializer[Any]):
     rate_per_minute = serializers.SerializerMethodField(
         help_text="Coins per billed minute; null unless the user is a host."
     )
@@ -22,7 +21,7 @@ class _RateMixin(serializers.Serializer):
         return user.rate_per_minute if user.is_host else None
 
 
-class ProfileSerializer(_RateMixin, serializers.ModelSerializer):
+class ProfileSerializer(_RateMixin, serializers.ModelSerializer[User]):
     """The caller's own profile: the user object plus the last location they set."""
 
     class Meta:
@@ -42,8 +41,10 @@ class ProfileSerializer(_RateMixin, serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class PublicProfileSerializer(_RateMixin, serializers.ModelSerializer):
-    """Another user as anyone may see them: no e-mail, no location, live presence."""
+class PublicProfileSerializer(_RateMixin, serializers.ModelSerializer[User]):
+    """Another user as anyone may see them: no e-mail, no location, live presence. The view
+    reads the statuses (one Redis read for a whole list) and passes them in the context's
+    `statuses`, keyed by user id: a serializer never reads Redis."""
 
     presence = serializers.SerializerMethodField(
         help_text="`busy` while in a call, `online` while connected, else `offline`."
@@ -65,49 +66,41 @@ class PublicProfileSerializer(_RateMixin, serializers.ModelSerializer):
 
     @extend_schema_field(serializers.ChoiceField(choices=["online", "busy", "offline"]))
     def get_presence(self, user: User) -> str:
-        return presence_status(user_id=user.pk)
-
-
-class PresentUserSerializer(PublicProfileSerializer):
-    """A user in a presence list: the public profile, with the status the list read (in the
-    context's `statuses`, keyed by user id) instead of one more read per user."""
-
-    def get_presence(self, user: User) -> str:
         return str(self.context["statuses"][user.pk])
 
 
-class NearbyUserSerializer(PresentUserSerializer):
+class NearbyUserSerializer(PublicProfileSerializer):
     distance_km = serializers.SerializerMethodField(
         help_text="Distance from the searched point in kilometres (3 decimals)."
     )
 
-    class Meta(PresentUserSerializer.Meta):
-        fields = [*PresentUserSerializer.Meta.fields, "distance_km"]
+    class Meta(PublicProfileSerializer.Meta):
+        fields = [*PublicProfileSerializer.Meta.fields, "distance_km"]
         read_only_fields = fields
 
     def get_distance_km(self, user: User) -> float:
         return float(self.context["distances"][user.pk])
 
 
-class _PageSerializer(serializers.Serializer):
+class _PageSerializer(serializers.Serializer[Any]):
     next = serializers.CharField(
         allow_null=True, help_text="Pass as `?cursor=` for the next page; null on the last."
     )
 
 
 class OnlinePageSerializer(_PageSerializer):
-    results = PresentUserSerializer(many=True)
+    results = PublicProfileSerializer(many=True)
 
 
 class NearbyPageSerializer(_PageSerializer):
     results = NearbyUserSerializer(many=True)
 
 
-class MatchSerializer(serializers.Serializer):
+class MatchSerializer(serializers.Serializer[Any]):
     user = PublicProfileSerializer()
 
 
-class TokenPairSerializer(serializers.Serializer):
+class TokenPairSerializer(serializers.Serializer[Any]):
     access = serializers.CharField(help_text="Short-lived JWT for `Authorization: Bearer`.")
     refresh = serializers.CharField(
         help_text="Long-lived JWT for /auth/token/refresh; works once (it rotates)."
@@ -118,7 +111,7 @@ class RegistrationSerializer(TokenPairSerializer):
     user = ProfileSerializer()
 
 
-class ReportSerializer(serializers.Serializer):
+class ReportSerializer(serializers.Serializer[Any]):
     id = serializers.IntegerField()
     user_id = serializers.IntegerField(source="reported_id")
     reason = serializers.CharField()
@@ -150,7 +143,7 @@ class SignupRoleField(serializers.ChoiceField):
         super().__init__(choices=SIGNUP_ROLES, **kwargs)
 
 
-class RegisterSerializer(serializers.Serializer):
+class RegisterSerializer(serializers.Serializer[Any]):
     email = serializers.EmailField(max_length=254)
     # Passwords are taken byte for byte: trimming would lock out "  secret  ".
     password = serializers.CharField(write_only=True, trim_whitespace=False, max_length=128)
@@ -159,7 +152,7 @@ class RegisterSerializer(serializers.Serializer):
     role = SignupRoleField(default=Role.USER)
 
 
-class ProfileUpdateSerializer(serializers.Serializer):
+class ProfileUpdateSerializer(serializers.Serializer[Any]):
     """Only the fields to change. `id`, `email`, `role` and `created_at` are ignored, so a
     profile can be sent back as received; any other unknown field is an error."""
 
@@ -202,17 +195,17 @@ class TokenObtainSerializer(TokenObtainPairSerializer):
         return super().validate(attrs)
 
 
-class RefreshSerializer(serializers.Serializer):
+class RefreshSerializer(serializers.Serializer[Any]):
     refresh = serializers.CharField()
 
 
-class ReportCreateSerializer(serializers.Serializer):
+class ReportCreateSerializer(serializers.Serializer[Any]):
     user_id = serializers.IntegerField(min_value=1)
     reason = serializers.CharField(max_length=100)
     details = serializers.CharField(max_length=2000, allow_blank=True, required=False, default="")
 
 
-class PresenceFilterIn(serializers.Serializer):
+class PresenceFilterIn(serializers.Serializer[Any]):
     role = serializers.ChoiceField(choices=Role.choices, required=False)
     gender = serializers.ChoiceField(choices=Gender.choices, required=False)
 

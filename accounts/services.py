@@ -16,13 +16,13 @@ from rest_framework_simplejwt.tokens import RefreshToken, Token, UntypedToken
 from rest_framework_simplejwt.utils import datetime_from_epoch
 
 from accounts.models import Block, Report, Role, User
+from accounts.payloads import profile_data
 from accounts.presence import (
     presence_block_changed,
     presence_location_set,
     presence_user_offline,
 )
 from accounts.selectors import user_get_active
-from accounts.serializers import ProfileSerializer
 from accounts.tokens import SessionRefreshToken
 from calls.models import EndReason
 from calls.services import call_end_all_of_user
@@ -222,7 +222,7 @@ def user_update_profile(*, user: User, changes: ProfileChanges) -> User:
         transaction.on_commit(
             lambda: presence_location_set(user_id=user.pk, location=location), robust=True
         )
-    notify(user.pk, "profile:update", {"user": ProfileSerializer(user).data})
+    notify(user.pk, "profile:update", {"user": profile_data(user)})
     return user
 
 

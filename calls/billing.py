@@ -26,8 +26,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from calls.charging import BillableCall, charge_periods, periods_begun
+from calls.closing import call_close
 from calls.models import Call, CallStatus, EndReason
-from calls.services import call_close
 from videochat.errors import InsufficientFunds
 from wallet.models import Wallet
 

@@ -5,15 +5,10 @@ services answer both doors. Which of a user's sockets are alive (docs/calls.md,
 from typing import Any
 
 from accounts.models import User
+from calls.payloads import call_data
 from calls.serializers import CallAnswerIn, CallCreateSerializer, CallEndIn, CallSignalIn
-from calls.services import (
-    call_accept,
-    call_data,
-    call_end,
-    call_invite,
-    call_reject,
-    call_signal_relay,
-)
+from calls.services import call_accept, call_end, call_invite, call_reject
+from calls.signaling import call_signal_relay
 from videochat.gateway import EventContext, blocking, event
 
 

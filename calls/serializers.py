@@ -13,7 +13,7 @@ from calls.models import Call, EndReason
 # --- Out ------------------------------------------------------------------------------------
 
 
-class CallPartySerializer(serializers.ModelSerializer):
+class CallPartySerializer(serializers.ModelSerializer[User]):
     """Enough of a caller or callee to show who is calling without another request."""
 
     class Meta:
@@ -22,7 +22,7 @@ class CallPartySerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class CallSerializer(serializers.ModelSerializer):
+class CallSerializer(serializers.ModelSerializer[Call]):
     caller = CallPartySerializer(read_only=True)
     callee = CallPartySerializer(read_only=True)
     duration_seconds = serializers.IntegerField(
@@ -60,7 +60,7 @@ class CallSerializer(serializers.ModelSerializer):
         return call.end_reason or None
 
 
-class IceServerSerializer(serializers.Serializer):
+class IceServerSerializer(serializers.Serializer[Any]):
     """One entry of RTCConfiguration.iceServers."""
 
     urls = serializers.ListField(child=serializers.CharField())
@@ -72,7 +72,7 @@ class IceServerSerializer(serializers.Serializer):
     )
 
 
-class IceServersSerializer(serializers.Serializer):
+class IceServersSerializer(serializers.Serializer[Any]):
     ice_servers = IceServerSerializer(many=True)
     ttl = serializers.IntegerField(help_text="Seconds the TURN credentials stay valid.")
 
@@ -80,18 +80,18 @@ class IceServersSerializer(serializers.Serializer):
 # --- In -------------------------------------------------------------------------------------
 
 
-class CallCreateSerializer(serializers.Serializer):
+class CallCreateSerializer(serializers.Serializer[Any]):
     """POST /calls and the socket's `call:invite`."""
 
     callee_id = serializers.IntegerField(min_value=1)
 
 
-class CallAnswerIn(serializers.Serializer):
+class CallAnswerIn(serializers.Serializer[Any]):
     call_id = serializers.IntegerField(min_value=1)
     accept = serializers.BooleanField()
 
 
-class CallEndIn(serializers.Serializer):
+class CallEndIn(serializers.Serializer[Any]):
     call_id = serializers.IntegerField(min_value=1)
 
 
@@ -101,7 +101,7 @@ SIGNAL_KINDS = ["offer", "answer", "candidate", "restart"]
 MAX_SIGNAL_PAYLOAD_BYTES = 16 * 1024
 
 
-class CallSignalIn(serializers.Serializer):
+class CallSignalIn(serializers.Serializer[Any]):
     """`payload` is relayed as sent: an object (RTCSessionDescriptionInit for offer and
     answer, RTCIceCandidateInit for candidate) or a string. `restart` may omit it."""
 

@@ -1,6 +1,7 @@
-"""The call lifecycle (API.md, Calls; docs/calls.md): invite, answer, end, the ring timeout,
-the disconnect grace and the signaling relay. The REST views and the socket handlers both
-call these functions, so both doors behave the same.
+"""The call lifecycle (API.md, Calls; docs/calls.md): invite, answer, end, the ring timeout
+and the disconnect grace. The REST views and the socket handlers both call these functions,
+so both doors behave the same. Every close goes through `calls.closing.call_close`; the
+signaling relay is `calls.signaling`.
 
 Races (accept, reject, end, ring timeout, disconnect, billing) are settled on the call row:
 every change of state locks it (SELECT ... FOR NO KEY UPDATE) and re-checks the status, so
@@ -14,28 +15,21 @@ first one's call; the partial unique constraints on Call back that up.
 Pushes, busy marks and the relay's cache change only after the transaction commits.
 """
 
-import logging
 from datetime import datetime, timedelta
-from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
-from django_redis import get_redis_connection
 
 from accounts.models import User
-from accounts.presence import (
-    presence_busy_clear,
-    presence_busy_set,
-    presence_gone_since,
-    presence_has_socket,
-)
+from accounts.presence import presence_busy_set, presence_gone_since, presence_has_socket
 from accounts.selectors import is_blocked_between, user_get_active
-from calls.charging import call_charge_period, call_charge_periods, periods_begun_before
+from calls.charging import call_charge_period
+from calls.closing import call_close, call_release_on_commit
 from calls.models import OPEN_STATUSES, Call, CallStatus, EndReason
-from calls.selectors import call_parties_if_open
-from calls.serializers import CallSerializer
+from calls.payloads import call_data
+from calls.signaling import relay_open
 from videochat.errors import (
     Blocked,
     Conflict,
@@ -45,11 +39,9 @@ from videochat.errors import (
     PermissionDenied,
     ValidationFailed,
 )
-from videochat.gateway import anotify, blocking, notify
+from videochat.gateway import notify
 from videochat.ratelimit import rate_limit
 from wallet.selectors import wallet_of_user
-
-logger = logging.getLogger(__name__)
 
 
 class CalleeBusy(Conflict):
@@ -58,11 +50,6 @@ class CalleeBusy(Conflict):
 
 class CalleeOffline(Conflict):
     code = "callee_offline"
-
-
-def call_data(call: Call) -> dict[str, Any]:
-    """The call object as both doors show it (its caller and callee must be loaded)."""
-    return dict(CallSerializer(call).data)
 
 
 # --- Invite ---------------------------------------------------------------------------------
@@ -128,9 +115,22 @@ def call_invite(*, caller: User, callee_id: int) -> Call:
         except IntegrityError as exc:
             # Only reachable if a call was made without the locks above.
             raise CalleeBusy("The user is in another call.") from exc
-        _after_opened(call)
+        _open_on_commit(call)
         notify(callee.pk, "call:invite", {"call": call_data(call)})
     return call
+
+
+def _open_on_commit(call: Call) -> None:
+    """Once the invite commits: mark both parties busy and open the relay. Robust: the call
+    is committed either way; a lost mark only costs the relay a database lookup, or fades
+    with the user's presence (busy)."""
+    call_id, parties = call.pk, (call.caller_id, call.callee_id)
+
+    def mark() -> None:
+        presence_busy_set(user_ids=parties, call_id=call_id)
+        relay_open(call_id=call_id, parties=parties)
+
+    transaction.on_commit(mark, robust=True)
 
 
 # --- Answer ---------------------------------------------------------------------------------
@@ -182,7 +182,7 @@ def _reject(call: Call) -> Call:
     call.ended_at = timezone.now()
     call.ended_by = call.callee
     call.save(update_fields=["status", "ended_at", "ended_by"])
-    _after_closed(call)
+    call_release_on_commit(call)
     _notify_answer(call, accepted=False)
     return call
 
@@ -208,55 +208,6 @@ def call_end(*, call_id: int, user: User) -> Call:
             return _reject(call)
         status = CallStatus.ENDED if call.status == CallStatus.ACTIVE else CallStatus.MISSED
         return call_close(call=call, status=status, reason=EndReason.HANGUP, ended_by=user)
-
-
-def call_close(
-    *,
-    call: Call,
-    status: CallStatus,
-    reason: EndReason,
-    ended_by: User | None = None,
-    now: datetime | None = None,
-) -> Call:
-    """Close an open call that the current transaction has locked, at `now` (default: the
-    clock). An active call that ends first pays every period that began before its end and
-    is not paid yet, as the tick would have (calls.charging), within the caller's balance: a
-    period the caller can't pay is not charged, and the call still ends for `reason`. Then
-    record the end, and after commit unmark both parties busy, stop the relay and push
-    `call:end` to every socket of both. Every close goes through here: hang-up, disconnect,
-    the ring timeout, billing's cut-off. It may move coins: call it before the transaction
-    locks any wallet row itself (the ledger's lock order)."""
-    if call.status not in OPEN_STATUSES:
-        raise Conflict("The call is over already.", details={"status": call.status})
-    ended_at = now or timezone.now()
-    if call.status == CallStatus.ACTIVE and status == CallStatus.ENDED:
-        assert call.started_at is not None, "an active call has started"
-        call_charge_periods(
-            call=call,
-            through=periods_begun_before(
-                call.started_at, call.billing_period_seconds, end=ended_at
-            ),
-            now=ended_at,
-            warn=False,
-        )
-    call.status = status
-    call.end_reason = reason
-    call.ended_by = ended_by
-    call.ended_at = ended_at
-    call.next_charge_at = None
-    call.save(update_fields=["status", "end_reason", "ended_by", "ended_at", "next_charge_at"])
-    _after_closed(call)
-    payload = {
-        "call_id": call.pk,
-        "status": call.status,
-        "reason": call.end_reason,
-        "ended_by": call.ended_by_id,
-        "duration_seconds": call.duration_seconds,
-        "total_coins": call.total_coins,
-    }
-    for user_id in (call.caller_id, call.callee_id):
-        notify(user_id, "call:end", payload)
-    return call
 
 
 def call_end_all_of_user(*, user: User, reason: EndReason) -> list[Call]:
@@ -362,87 +313,3 @@ def _close_if_still(
         status = CallStatus.ENDED if call.status == CallStatus.ACTIVE else CallStatus.MISSED
         call_close(call=call, status=status, reason=reason, ended_by=ended_by)
     return True
-
-
-# --- Signaling relay -------------------------------------------------------------------------
-# A signal is the most frequent frame of a call (ICE candidates come in bursts), so the
-# relay checks the parties in Redis, not in the database: one GET on a pool thread instead
-# of a query queued on the process's single ORM thread. The entry is written when the call
-# starts ringing and overwritten with a tombstone when it closes; the database answers only
-# when the entry is missing (Redis restarted, or a long call outlived it) and refills it.
-
-RELAY_CACHE_SECONDS = 600
-_CLOSED = "closed"
-
-
-def _relay_key(call_id: int) -> str:
-    return f"{settings.REDIS_PREFIX}:calls:relay:{call_id}"
-
-
-def _after_opened(call: Call) -> None:
-    call_id, parties = call.pk, [call.caller_id, call.callee_id]
-
-    def mark() -> None:
-        presence_busy_set(user_ids=parties, call_id=call_id)
-        get_redis_connection("default").set(
-            _relay_key(call_id), f"{parties[0]}:{parties[1]}", ex=RELAY_CACHE_SECONDS
-        )
-
-    # robust: the call is committed either way; a lost mark only costs a database lookup
-    # (relay) or fades with the user's presence (busy).
-    transaction.on_commit(mark, robust=True)
-
-
-def _after_closed(call: Call) -> None:
-    call_id, parties = call.pk, [call.caller_id, call.callee_id]
-
-    def unmark() -> None:
-        # The tombstone stops relays at once and keeps a concurrent refill (which read the
-        # call as open just before) from reopening the relay.
-        get_redis_connection("default").set(_relay_key(call_id), _CLOSED, ex=RELAY_CACHE_SECONDS)
-        presence_busy_clear(user_ids=parties, call_id=call_id)
-
-    transaction.on_commit(unmark, robust=True)
-
-
-def _relay_cached(call_id: int) -> str | None:
-    value = get_redis_connection("default").get(_relay_key(call_id))
-    return value.decode() if value is not None else None
-
-
-def _relay_refill(call_id: int, parties: tuple[int, int]) -> None:
-    # nx: a tombstone written since the database was read wins.
-    get_redis_connection("default").set(
-        _relay_key(call_id), f"{parties[0]}:{parties[1]}", ex=RELAY_CACHE_SECONDS, nx=True
-    )
-
-
-_relay_cached_async = blocking(_relay_cached)
-_relay_refill_async = blocking(_relay_refill)
-_parties_if_open_async = blocking(call_parties_if_open)
-
-
-async def call_signal_relay(
-    *, call_id: int, sender_id: int, kind: str, payload: dict[str, Any] | str
-) -> None:
-    """Pass a WebRTC signal to every socket of the other party, as `call:signal` with
-    `from`. Only a party may signal, and only while the call rings or is active; anyone
-    else (unknown calls included, so ids don't leak) gets PermissionDenied."""
-    cached = await _relay_cached_async(call_id)
-    if cached is None:
-        parties = await _parties_if_open_async(call_id=call_id)
-        if parties is not None:
-            await _relay_refill_async(call_id, parties)
-    elif cached == _CLOSED:
-        parties = None
-    else:
-        caller_id, callee_id = cached.split(":")
-        parties = (int(caller_id), int(callee_id))
-    if parties is None or sender_id not in parties:
-        raise PermissionDenied("You are not in this call.")
-    other_id = parties[1] if sender_id == parties[0] else parties[0]
-    await anotify(
-        other_id,
-        "call:signal",
-        {"call_id": call_id, "kind": kind, "payload": payload, "from": sender_id},
-    )

@@ -21,7 +21,7 @@ from chat.serializers import (
     MessageSendIn,
     MessageSerializer,
 )
-from chat.services import conversation_read, message_send
+from chat.services import conversation_mark_read, message_send
 from videochat.openapi import error_responses
 from videochat.views import caller
 
@@ -97,9 +97,10 @@ class MessagesApi(APIView):
     def post(self, request: Request) -> Response:
         serializer = MessageSendIn(data=request.data)
         serializer.is_valid(raise_exception=True)
-        message, created = message_send(sender=caller(request), **serializer.validated_data)
-        code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
-        return Response(message_data(message), status=code)
+        sent = message_send(sender=caller(request), **serializer.validated_data)
+        return Response(
+            sent.data, status=status.HTTP_201_CREATED if sent.created else status.HTTP_200_OK
+        )
 
 
 class ConversationReadApi(APIView):
@@ -111,5 +112,5 @@ class ConversationReadApi(APIView):
         responses={204: None, **error_responses(401, 404)},
     )
     def post(self, request: Request, conversation_id: str) -> Response:
-        conversation_read(user=caller(request), conversation_id=conversation_id)
+        conversation_mark_read(user_id=caller(request).pk, conversation_id=conversation_id)
         return Response(status=status.HTTP_204_NO_CONTENT)

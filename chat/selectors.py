@@ -1,19 +1,19 @@
 """Chat reads (API.md, Chat). Only participants see a conversation: anyone else gets 404,
 so a conversation id tells nothing about who talks to whom."""
 
-from datetime import datetime
 from typing import Any
 
 from bson import ObjectId
 
 from chat.documents import Conversation, Message
 from videochat.errors import NotFound, ValidationFailed
+from videochat.timestamps import iso_timestamp
 
 PAGE_DEFAULT, PAGE_MAX = 50, 100
 
 
 def message_data(message: Message) -> dict[str, Any]:
-    """The API's message object, JSON-ready."""
+    """The API's message object, JSON-ready, as MessageSerializer documents it."""
     return {
         "id": str(message.id),
         "conversation_id": message.conversation_id,
@@ -22,27 +22,21 @@ def message_data(message: Message) -> dict[str, Any]:
         "text": message.text,
         "client_id": message.client_id,
         "status": message.status,
-        "created_at": _iso(message.created_at),
-        "delivered_at": _iso(message.delivered_at),
-        "read_at": _iso(message.read_at),
+        "created_at": iso_timestamp(message.created_at),
+        "delivered_at": iso_timestamp(message.delivered_at),
+        "read_at": iso_timestamp(message.read_at),
     }
-
-
-def _iso(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    return value.isoformat().replace("+00:00", "Z")
 
 
 def conversation_data(conversation: Conversation, *, user_id: int) -> dict[str, Any]:
     last = conversation.last_message
     if last:
-        last = {**last, "created_at": _iso(last["created_at"])}
+        last = {**last, "created_at": iso_timestamp(last["created_at"])}
     return {
         "id": str(conversation.id),
         "participants": list(conversation.participants),
         "last_message": last or None,
-        "updated_at": _iso(conversation.updated_at),
+        "updated_at": iso_timestamp(conversation.updated_at),
         "unread_count": max(int((conversation.unread or {}).get(str(user_id), 0)), 0),
     }
 
@@ -60,7 +54,7 @@ def page_limit(raw: str | None) -> int:
     if raw in (None, ""):
         return PAGE_DEFAULT
     try:
-        limit = int(raw)  # type: ignore[arg-type]
+        limit = int(raw)
     except ValueError:
         limit = 0
     if limit < 1:

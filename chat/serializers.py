@@ -1,12 +1,14 @@
 """Shapes of the chat doors. They check shapes only (no database): the services enforce
 the rules (recipient exists, not blocked, text after trimming)."""
 
+from typing import Any
+
 from rest_framework import serializers
 
 OBJECT_ID = r"^[0-9a-f]{24}$"
 
 
-class MessageSendIn(serializers.Serializer):
+class MessageSendIn(serializers.Serializer[Any]):
     to = serializers.IntegerField(min_value=1)
     # Trimmed and length-checked by the service (1..4,000 after trimming); the raw
     # limit only keeps absurd frames out.
@@ -14,29 +16,29 @@ class MessageSendIn(serializers.Serializer):
     client_id = serializers.CharField(max_length=64)
 
 
-class MessageDeliveredIn(serializers.Serializer):
+class MessageDeliveredIn(serializers.Serializer[Any]):
     message_ids = serializers.ListField(
         child=serializers.RegexField(OBJECT_ID), min_length=1, max_length=200
     )
 
 
-class ConversationReadIn(serializers.Serializer):
+class ConversationReadIn(serializers.Serializer[Any]):
     conversation_id = serializers.CharField(max_length=64)
 
 
-class TypingIn(serializers.Serializer):
+class TypingIn(serializers.Serializer[Any]):
     to = serializers.IntegerField(min_value=1)
     is_typing = serializers.BooleanField(default=True)
 
 
-class LastMessageSerializer(serializers.Serializer):
+class LastMessageSerializer(serializers.Serializer[Any]):
     id = serializers.CharField()
     sender_id = serializers.IntegerField()
     text = serializers.CharField()
     created_at = serializers.DateTimeField()
 
 
-class MessageSerializer(serializers.Serializer):
+class MessageSerializer(serializers.Serializer[Any]):
     """Documents the message object (built by `chat.selectors.message_data`)."""
 
     id = serializers.CharField()
@@ -51,7 +53,7 @@ class MessageSerializer(serializers.Serializer):
     read_at = serializers.DateTimeField(allow_null=True)
 
 
-class ConversationSerializer(serializers.Serializer):
+class ConversationSerializer(serializers.Serializer[Any]):
     id = serializers.CharField()
     participants = serializers.ListField(child=serializers.IntegerField())
     last_message = LastMessageSerializer(allow_null=True)
@@ -59,11 +61,11 @@ class ConversationSerializer(serializers.Serializer):
     unread_count = serializers.IntegerField()
 
 
-class MessagePageSerializer(serializers.Serializer):
+class MessagePageSerializer(serializers.Serializer[Any]):
     results = MessageSerializer(many=True)
     next = serializers.CharField(allow_null=True)
 
 
-class ConversationPageSerializer(serializers.Serializer):
+class ConversationPageSerializer(serializers.Serializer[Any]):
     results = ConversationSerializer(many=True)
     next = serializers.CharField(allow_null=True)

@@ -1,7 +1,9 @@
 """Chat writes (API.md, Chat; docs/chat.md). The socket events and the REST views call the
-same functions. MongoDB has no Django transaction: pushes go right after the write that they
-announce was acknowledged by MongoDB, never before."""
+same functions, and the functions push what they changed (`chat:message`, `chat:receipt`).
+MongoDB has no Django transaction: pushes go right after the write that they announce was
+acknowledged by MongoDB, never before."""
 
+from dataclasses import dataclass
 from typing import Any
 
 from bson import ObjectId
@@ -13,7 +15,7 @@ from chat.documents import STATUS_DELIVERED, STATUS_READ, STATUS_SENT, Conversat
 from chat.selectors import conversation_get_for, message_data
 from chat.writer import NewMessage, message_writer, now_ms
 from videochat.errors import Blocked, NotFound, RateLimited, ValidationFailed
-from videochat.gateway import notify
+from videochat.gateway import notify, notify_many
 from videochat.ratelimit import Rate, rate_limit
 
 TEXT_MAX_LENGTH = 4000
@@ -59,12 +61,10 @@ def message_stored(*, sender_id: int, client_id: str) -> Message | None:
 
 
 def message_store(*, sender_id: int, to: int, text: str, client_id: str) -> tuple[Message, bool]:
-    """MongoDB only: store the message once per (sender, client_id) with its conversation
-    update (chat/writer.py). Returns (message, created); a repeated client_id returns the
-    stored one."""
-    message = NewMessage(
-        sender_id=sender_id, to=to, text=message_text_clean(text), client_id=client_id
-    )
+    """MongoDB only: store the message (its `text` cleaned by message_text_clean) once per
+    (sender, client_id) with its conversation update (chat/writer.py). Returns (message,
+    created); a repeated client_id returns the stored one."""
+    message = NewMessage(sender_id=sender_id, to=to, text=text, client_id=client_id)
     for _ in range(2):
         try:
             document = message_writer.store(message)
@@ -77,7 +77,16 @@ def message_store(*, sender_id: int, to: int, text: str, client_id: str) -> tupl
     raise RuntimeError("storing the message failed twice on a duplicate key")
 
 
-def message_send(*, sender: User, to: int, text: str, client_id: str) -> tuple[Message, bool]:
+@dataclass(frozen=True, slots=True)
+class MessageSent:
+    message: Message
+    # The message object (message_data), as the answer, the ack and the push show it.
+    data: dict[str, Any]
+    # False when the client_id had stored this message before: nothing was pushed again.
+    created: bool
+
+
+def message_send(*, sender: User, to: int, text: str, client_id: str) -> MessageSent:
     """POST /chat/messages and chat:message: validate, store, push to the recipient.
     A repeated client_id pushes nothing again and returns the stored message; it is never
     refused for the rate limit or a block that came later (found only when refused, so a
@@ -89,49 +98,48 @@ def message_send(*, sender: User, to: int, text: str, client_id: str) -> tuple[M
     except (RateLimited, Blocked, NotFound):
         existing = message_stored(sender_id=sender.pk, client_id=client_id)
         if existing is not None:
-            return existing, False
+            return MessageSent(message=existing, data=message_data(existing), created=False)
         raise
     message, created = message_store(sender_id=sender.pk, to=to, text=text, client_id=client_id)
+    data = message_data(message)
     if created:
-        notify(to, "chat:message", {"message": message_data(message)})
-    return message, created
+        notify(to, "chat:message", {"message": data})
+    return MessageSent(message=message, data=data, created=created)
 
 
-def _receipts(messages: list[dict[str, Any]], status: str) -> list[tuple[int, str, dict[str, Any]]]:
+def _push_receipts(messages: list[dict[str, Any]], status: str) -> None:
+    """One `chat:receipt` per sender of `messages` (documents with `_id` and `sender_id`)."""
     by_sender: dict[int, list[str]] = {}
     for message in messages:
         by_sender.setdefault(message["sender_id"], []).append(str(message["_id"]))
-    return [
+    notify_many(
         (sender_id, "chat:receipt", {"message_ids": ids, "status": status})
         for sender_id, ids in by_sender.items()
-    ]
+    )
 
 
-def messages_mark_delivered(
-    *, user_id: int, message_ids: list[str] | None = None
-) -> list[tuple[int, str, dict[str, Any]]]:
+def messages_mark_delivered(*, user_id: int, message_ids: list[str] | None = None) -> None:
     """Mark `sent` messages received by the user as delivered (all of them when no ids are
-    given). Returns the receipts to push; never moves a read message back."""
+    given) and send their senders receipts; never moves a read message back."""
     query: dict[str, Any] = {"receiver_id": user_id, "status": STATUS_SENT}
     if message_ids is not None:
         query["_id"] = {"$in": [ObjectId(i) for i in message_ids if ObjectId.is_valid(i)]}
     collection = Message._get_collection()
     found = list(collection.find(query, {"sender_id": 1}))
     if not found:
-        return []
+        return
     ids = [m["_id"] for m in found]
     collection.update_many(
         {"_id": {"$in": ids}, "status": STATUS_SENT},
         {"$set": {"status": STATUS_DELIVERED, "delivered_at": now_ms()}},
     )
-    return _receipts(found, STATUS_DELIVERED)
+    _push_receipts(found, STATUS_DELIVERED)
 
 
-def conversation_mark_read(
-    *, user_id: int, conversation_id: str
-) -> list[tuple[int, str, dict[str, Any]]]:
-    """Mark every message the user received in the conversation read and lower the user's
-    unread count by as many as this call changed. 404 for non-participants."""
+def conversation_mark_read(*, user_id: int, conversation_id: str) -> None:
+    """POST /chat/conversations/{id}/read and chat:read: mark every message the user
+    received in the conversation read, lower the user's unread count by as many as this
+    call changed, and send the senders receipts. 404 for non-participants."""
     conversation = conversation_get_for(conversation_id=conversation_id, user_id=user_id)
     collection = Message._get_collection()
     query = {
@@ -141,7 +149,7 @@ def conversation_mark_read(
     }
     found = list(collection.find(query, {"sender_id": 1}))
     if not found:
-        return []
+        return
     now = now_ms()
     ids = [m["_id"] for m in found]
     result = collection.update_many(
@@ -156,12 +164,4 @@ def conversation_mark_read(
         Conversation._get_collection().update_one(
             {"_id": conversation.id}, {"$inc": {f"unread.{user_id}": -result.modified_count}}
         )
-    return _receipts(found, STATUS_READ)
-
-
-def conversation_read(*, user: User, conversation_id: str) -> None:
-    """POST /chat/conversations/{id}/read: mark read and send receipts to the sender."""
-    for user_id, type, data in conversation_mark_read(
-        user_id=user.pk, conversation_id=conversation_id
-    ):
-        notify(user_id, type, data)
+    _push_receipts(found, STATUS_READ)

@@ -8,9 +8,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from gifts.payloads import gift_send_data
 from gifts.selectors import gift_catalog
 from gifts.serializers import GiftSendIn, GiftSendSerializer, GiftSerializer
-from gifts.services import gift_send, gift_send_data
+from gifts.services import gift_send
 from videochat.openapi import error_responses
 from videochat.views import caller, idempotency_key
 

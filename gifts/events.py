@@ -4,8 +4,9 @@ service answers both doors."""
 from typing import Any
 
 from accounts.models import User
+from gifts.payloads import gift_send_data
 from gifts.serializers import GiftSendEventIn
-from gifts.services import gift_send, gift_send_data
+from gifts.services import gift_send
 from videochat.gateway import EventContext, blocking, event
 
 

@@ -25,8 +25,8 @@ from accounts.models import User
 from accounts.selectors import recipient_state
 from calls.models import CallStatus
 from gifts.models import Gift, GiftSend
+from gifts.payloads import gift_send_data
 from gifts.selectors import call_of_sender, gift_send_of_key
-from gifts.serializers import GiftSendSerializer
 from videochat.errors import (
     Blocked,
     Conflict,
@@ -45,12 +45,6 @@ class GiftSent:
     send: GiftSend
     # True when the sender's key had sent this gift before: nothing moved this time.
     replayed: bool
-
-
-def gift_send_data(send: GiftSend) -> dict[str, Any]:
-    """The gift transaction as the answer, the ack and the push show it (its gift, sender
-    and receiver must be loaded)."""
-    return dict(GiftSendSerializer(send).data)
 
 
 def gift_send(

@@ -128,7 +128,7 @@ def build_world() -> World:
     active = call_invite(caller=bob, callee_id=hugo.pk)
     call_accept(call_id=active.pk, user=hugo)
     messages = [
-        message_send(sender=sender, to=to.pk, text=f"hello {n}", client_id=f"fuzz-{n}")[0]
+        message_send(sender=sender, to=to.pk, text=f"hello {n}", client_id=f"fuzz-{n}").message
         for n, (sender, to) in enumerate([(alice, hana), (hana, alice), (alice, hana)])
     ]
     return World(

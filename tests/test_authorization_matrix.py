@@ -137,10 +137,10 @@ def scene(transactional_db: None, mongo_db: Any) -> Scene:
     hugo_withdrawal = withdrawal_request(user=hugo, coins=1000, idempotency_key="hugo-key")
     staff = User.objects.create_superuser("staff@example.com", "x", name="Staff")
     withdrawal_reject(withdrawal_id=hugo_withdrawal.pk, staff=staff, reason="test")
-    bob_message, _ = message_send(sender=bob, to=hana.pk, text="hi", client_id=BOB_KEY)
+    bob_message = message_send(sender=bob, to=hana.pk, text="hi", client_id=BOB_KEY).message
     message_send(sender=hana, to=bob.pk, text="hello", client_id="hana-1")
-    undelivered, _ = message_send(sender=bob, to=hugo.pk, text="hi", client_id="bob-2")
-    mine, _ = message_send(sender=alice, to=hugo.pk, text="hey", client_id="alice-1")
+    undelivered = message_send(sender=bob, to=hugo.pk, text="hi", client_id="bob-2").message
+    mine = message_send(sender=alice, to=hugo.pk, text="hey", client_id="alice-1").message
     Block.objects.create(blocker=hana, blocked=alice)
     return Scene(
         alice=alice,

@@ -7,7 +7,7 @@ from asgiref.sync import sync_to_async
 
 from accounts.models import Block
 from gifts.models import GiftSend
-from gifts.services import gift_send_data
+from gifts.payloads import gift_send_data
 from gifts.tests.helpers import SEND, assert_ledger_reconciles
 from tests.factories import GiftFactory
 from tests.helpers import balance, fund

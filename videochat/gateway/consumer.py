@@ -101,7 +101,7 @@ class GatewayConsumer(AsyncJsonWebsocketConsumer):
         """Channels' dispatch without its close_old_connections() before every event: that
         is a hop to the process's one ORM thread per frame and per push, which queued a
         busy server's pushes behind each other. This consumer reaches the ORM only through
-        `blocking()` and `database_sync_to_async`, which check connections around each call."""
+        `blocking()`, whose calls take a connection from the pool and give it back."""
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")

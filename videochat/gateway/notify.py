@@ -25,14 +25,19 @@ def user_group(user_id: int) -> str:
 
 def _push_message(type: str, data: dict[str, Any]) -> dict[str, Any]:
     # Encoded here, once: every socket forwards the same text, and data that is not JSON
-    # fails in the caller instead of in some consumer.
+    # fails in the caller instead of in some consumer. GatewayConsumer.gateway_push sends it.
     return {"type": "gateway.push", "text": encode_frame({"type": type, "data": data})}
 
 
-async def _group_send(user_id: int, message: dict[str, Any]) -> None:
+def _layer() -> Any:
+    # channels is untyped: RedisPubSubChannelLayer in production, any layer in principle.
     layer = get_channel_layer()
     assert layer is not None, "CHANNEL_LAYERS is not configured"
-    await layer.group_send(user_group(user_id), message)
+    return layer
+
+
+async def _group_send(user_id: int, message: dict[str, Any]) -> None:
+    await _layer().group_send(user_group(user_id), message)
 
 
 def notify(user_id: int, type: str, data: dict[str, Any]) -> None:
@@ -42,15 +47,16 @@ def notify(user_id: int, type: str, data: dict[str, Any]) -> None:
     notify_many([(user_id, type, data)])
 
 
-def send_now(user_id: int, type: str, data: dict[str, Any]) -> None:
-    """Push at once, ignoring any open transaction, and raise if Redis refuses."""
-    _publish_many([(user_group(user_id), _push_message(type, data))])
-
-
 async def anotify(user_id: int, type: str, data: dict[str, Any]) -> None:
     """notify() for async code (WebSocket handlers): pushes at once, since async code runs
     no database transaction of its own; raises if Redis refuses."""
     await _group_send(user_id, _push_message(type, data))
+
+
+async def anotify_channel(channel_name: str, type: str, data: dict[str, Any]) -> None:
+    """Push to the one socket that holds `channel_name` (EventContext.push), at once;
+    raises if Redis refuses."""
+    await _layer().send(channel_name, _push_message(type, data))
 
 
 # Sync Redis clients of notify_many(), one per channel-layer host, made on first use. Each holds
@@ -98,12 +104,33 @@ def _publish_on_commit(messages: list[tuple[str, dict[str, Any]]], what: str) ->
             # lost disconnect still meets its token's expiry.
             logger.exception("%s failed", what)
 
-    transaction.on_commit(deliver)
+    if transaction.get_connection().in_atomic_block:
+        transaction.on_commit(deliver)
+    else:
+        # What on_commit would do outside a transaction, without the PostgreSQL connection
+        # it opens to ask: MongoDB-only services (chat) push without touching PostgreSQL.
+        deliver()
+
+
+# How RedisPubSubChannelLayer names a group's Redis channel and picks the host for it: not
+# its public API (the hash is channels_redis' private _consistent_hash), so requirements.txt
+# pins channels_redis exactly and test_gateway_notify.py checks both against the layer. A
+# push published on another host than the one the sockets' processes subscribed on would
+# reach nobody.
+
+
+def group_channel(prefix: str, group: str) -> str:
+    """The Redis channel the pub/sub layer carries `group`'s messages on."""
+    return f"{prefix}__group__{group}"
+
+
+def channel_shard(channel: str, hosts: int) -> int:
+    """The index of the host, of `hosts`, that the pub/sub layer uses for `channel`."""
+    return _consistent_hash(channel, hosts)
 
 
 def _publish_many(messages: list[tuple[str, dict[str, Any]]]) -> None:
-    layer = get_channel_layer()
-    assert layer is not None, "CHANNEL_LAYERS is not configured"
+    layer = _layer()
     layers: dict[str, dict[str, Any]] = settings.CHANNEL_LAYERS
     config = layers[DEFAULT_CHANNEL_LAYER].get("CONFIG", {})
     hosts = decode_hosts(config.get("hosts"))
@@ -113,13 +140,12 @@ def _publish_many(messages: list[tuple[str, dict[str, Any]]]) -> None:
         async_to_sync(_group_send_many)(messages)
         return
     # RedisPubSubChannelLayer.group_send, done by hand: the group's channel name, the shard
-    # the layer's own hash picks (its private helper, so that the push goes to the host the
-    # sockets' processes subscribed on), the layer's serializer (msgpack), one PUBLISH.
+    # the layer picks for it, the layer's serializer (msgpack), one PUBLISH.
     prefix = config.get("prefix", "asgi")
     pipelines: dict[int, redis.client.Pipeline] = {}
     for group, message in messages:
-        channel = f"{prefix}__group__{group}"
-        shard = _consistent_hash(channel, len(hosts))
+        channel = group_channel(prefix, group)
+        shard = channel_shard(channel, len(hosts))
         if shard not in pipelines:
             pipelines[shard] = _publisher(hosts[shard]).pipeline(transaction=False)
         pipelines[shard].publish(channel, layer.serialize(message))
@@ -128,7 +154,6 @@ def _publish_many(messages: list[tuple[str, dict[str, Any]]]) -> None:
 
 
 async def _group_send_many(messages: list[tuple[str, dict[str, Any]]]) -> None:
-    layer = get_channel_layer()
-    assert layer is not None, "CHANNEL_LAYERS is not configured"
+    layer = _layer()
     for group, message in messages:
         await layer.group_send(group, message)

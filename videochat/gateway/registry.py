@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from django.core.exceptions import ImproperlyConfigured
 from rest_framework.exceptions import ValidationError
 
+from videochat.gateway.notify import anotify_channel
+
 if TYPE_CHECKING:
     from rest_framework.serializers import Serializer
 
@@ -52,19 +54,26 @@ class EventContext:
         return self.user.pk
 
     async def send(self, type: str, data: dict[str, Any]) -> None:
-        """Send `{"type": type, "data": data}` to this socket only (use notify() to reach
-        all of a user's sockets)."""
+        """Send `{"type": type, "data": data}` to this socket only, at once (use notify() to
+        reach all of a user's sockets). Only once the socket is accepted: not in connect
+        hooks."""
         await self.send_frame({"type": type, "data": data})
+
+    async def push(self, type: str, data: dict[str, Any]) -> None:
+        """Push `{"type": type, "data": data}` to this socket only, through the channel
+        layer like notify(): it queues behind the pushes sent to the socket before it, and
+        connect hooks may use it (it goes out once the socket is accepted)."""
+        await anotify_channel(self.channel_name, type, data)
 
 
 @dataclass(frozen=True, slots=True)
 class EventSpec:
     event_type: str
     handler: Handler
-    data: type[Serializer] | None
+    data: type[Serializer[Any]] | None
     # One instance validates every frame: DRF deep-copies a serializer's fields for each
     # new instance, which cost a tenth of a chat message's server CPU.
-    validator: Serializer | None = field(default=None, repr=False)
+    validator: Serializer[Any] | None = field(default=None, repr=False)
 
     def validated(self, data: Any) -> Any:
         """The frame's data as the serializer validates it (the raw data without one).
@@ -86,7 +95,7 @@ class EventRegistry:
         self._hooks: dict[Moment, list[Hook]] = {"connect": [], "activity": [], "disconnect": []}
 
     def event(
-        self, event_type: str, *, data: type[Serializer] | None = None
+        self, event_type: str, *, data: type[Serializer[Any]] | None = None
     ) -> Callable[[HandlerT], HandlerT]:
         """Decorator: `handler(ctx, data)` answers client frames of this type. `data` is a
         DRF Serializer class that validates the frame's `data`; the handler then gets its
@@ -101,7 +110,7 @@ class EventRegistry:
         return register
 
     def add(
-        self, event_type: str, handler: Handler, *, data: type[Serializer] | None = None
+        self, event_type: str, handler: Handler, *, data: type[Serializer[Any]] | None = None
     ) -> None:
         if not EVENT_TYPE.fullmatch(event_type):
             raise ImproperlyConfigured(

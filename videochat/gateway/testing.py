@@ -55,7 +55,7 @@ async def open_socket(
 
 @contextmanager
 def temporary_event(
-    event_type: str, handler: Handler, *, data: "type[Serializer] | None" = None
+    event_type: str, handler: Handler, *, data: "type[Serializer[Any]] | None" = None
 ) -> Iterator[None]:
     """Register a test-only handler for the duration of the block."""
     registry.add(event_type, handler, data=data)

@@ -8,10 +8,11 @@ from decimal import Decimal
 
 import pytest
 from channels.db import database_sync_to_async
-from django.db import transaction
+from channels_redis.pubsub import RedisPubSubChannelLayer
+from django.db import connections, transaction
 
-from videochat.gateway import anotify, notify
-from videochat.gateway.notify import send_now
+from videochat.gateway import anotify, notify, user_group
+from videochat.gateway.notify import channel_shard, group_channel
 from videochat.gateway.testing import open_socket, sync_thread_connections_closed  # noqa: F401
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -58,11 +59,22 @@ async def test_push_from_a_thread_without_event_loop_like_a_celery_worker(alice)
         }
 
 
-async def test_anotify_and_send_now(alice):
+async def test_anotify(alice):
     async with open_socket(alice) as socket:
         await anotify(alice.pk, "chat:typing", {"from": 2, "is_typing": True})
         assert (await socket.receive_json_from(timeout=2))["type"] == "chat:typing"
-        await database_sync_to_async(send_now)(alice.pk, "chat:typing", {"is_typing": False})
+
+
+async def test_a_push_outside_a_transaction_goes_at_once_without_postgresql(alice):
+    # What MongoDB-only services (chat receipts) rely on: no PostgreSQL connection is opened
+    # to learn that no transaction is open.
+    def push() -> bool:
+        connections.close_all()
+        notify(alice.pk, "chat:typing", {"is_typing": False})
+        return connections["default"].connection is None
+
+    async with open_socket(alice) as socket:
+        assert await asyncio.to_thread(push)
         assert (await socket.receive_json_from(timeout=2))["data"] == {"is_typing": False}
 
 
@@ -87,3 +99,19 @@ async def test_idle_socket_still_gets_a_push_after_seven_seconds(alice):
         assert await socket.receive_nothing(timeout=7, interval=0.5)
         await database_sync_to_async(notify)(alice.pk, "wallet:balance", {"balance": 1})
         assert (await socket.receive_json_from(timeout=2))["data"] == {"balance": 1}
+
+
+@pytest.mark.parametrize("hosts", [1, 2, 3, 5])
+async def test_pushes_are_published_where_the_layer_subscribes(hosts):
+    # notify_many publishes on the pub/sub layer's Redis channel and host by hand
+    # (channel_shard uses channels_redis' private hash): pinned against the layer itself.
+    prefix = "test-prefix:"
+    layer = RedisPubSubChannelLayer(
+        hosts=[{"address": f"redis://127.0.0.1:6379/{i}"} for i in range(hosts)], prefix=prefix
+    )
+    loop_layer = layer._get_layer()
+    for user_id in range(1, 300):
+        group = user_group(user_id)
+        channel = group_channel(prefix, group)
+        assert channel == loop_layer._get_group_channel_name(group)
+        assert loop_layer._get_shard(channel) is loop_layer._shards[channel_shard(channel, hosts)]
