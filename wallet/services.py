@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 
 from videochat.errors import (
@@ -102,6 +102,16 @@ def wallet_system_ensure() -> None:
             " ON CONFLICT (id) DO NOTHING",
             [list(column) for column in zip(*rows, strict=True)],
         )
+
+
+def reference_id_reserve(*, model: type[models.Model]) -> int:
+    """The id that a new row of `model` will be inserted with, drawn from its sequence now:
+    for rows whose ledger transaction is written first (the row points to it) and names the
+    row in its reference (`gift:<id>`, `withdrawal:<id>`)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id'))", [model._meta.db_table])
+        (reserved,) = cursor.fetchone()
+    return int(reserved)
 
 
 def _fingerprint(kind: str, reference: str, legs: Sequence[Leg], metadata: dict[str, Any]) -> str:

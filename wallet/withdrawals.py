@@ -21,7 +21,7 @@ import logging
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -37,7 +37,13 @@ from videochat.gateway.notify import notify
 from wallet.models import EntryType, Transaction, TransactionKind, WalletKind, Withdrawal
 from wallet.payout_providers import PayoutRequest, payout_provider
 from wallet.serializers_withdrawals import WithdrawalSerializer
-from wallet.services import Leg, system_wallet_id, wallet_ensure, wallet_transfer
+from wallet.services import (
+    Leg,
+    reference_id_reserve,
+    system_wallet_id,
+    wallet_ensure,
+    wallet_transfer,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -134,7 +140,7 @@ def _request_open(*, user: User, coins: int, client_hold_key: str | None) -> Wit
         # A friendly early answer; the unique index is what holds under races.
         if Withdrawal.objects.filter(user=user, status__in=Withdrawal.OPEN_STATUSES).exists():
             raise _already_open(user)
-        withdrawal_id = _next_withdrawal_id()
+        withdrawal_id = reference_id_reserve(model=Withdrawal)
         hold_key = client_hold_key or f"withdrawal:{withdrawal_id}:hold"
         hold_wallet = system_wallet_id(kind=WalletKind.WITHDRAWAL_HOLD, key=hold_key)
         hold = wallet_transfer(
@@ -157,17 +163,6 @@ def _request_open(*, user: User, coins: int, client_hold_key: str | None) -> Wit
             auto_approved=auto_approved,
             reviewed_at=now if auto_approved else None,
         )
-
-
-def _next_withdrawal_id() -> int:
-    # The hold transaction is written before the withdrawal row (which points to it) and
-    # names the withdrawal in its reference, so the id is drawn from the sequence first.
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT nextval(pg_get_serial_sequence(%s, 'id'))", [Withdrawal._meta.db_table]
-        )
-        (withdrawal_id,) = cursor.fetchone()
-    return int(withdrawal_id)
 
 
 def _auto_approves(*, user: User, coins: int, now: datetime) -> bool:
