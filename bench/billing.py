@@ -60,8 +60,8 @@ def calls_create(size: int, tag: str, *, now: datetime) -> list[int]:
     from accounts.models import Role, User
     from calls.charging import period_transfer
     from calls.models import Call, CallStatus
-    from wallet.models import EntryType, TransactionKind, WalletKind
-    from wallet.services import Leg, TransferRequest, system_wallet_id, wallet_transfer_batch
+    from wallet.ledger.models import EntryType, TransactionKind, WalletKind
+    from wallet.ledger.services import Leg, TransferRequest, system_wallet_id, wallet_transfer_batch
 
     def users(role: str) -> list[int]:
         made = User.objects.bulk_create(
@@ -260,7 +260,7 @@ def verify(call_ids: list[int], periods: int) -> None:
     reconciles; exits otherwise."""
     from django.db import connection
 
-    from wallet.reconcile import ledger_check
+    from wallet.ledger.reconcile import ledger_check
 
     with connection.cursor() as cursor:
         cursor.execute(

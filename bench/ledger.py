@@ -52,8 +52,8 @@ def ledger_seed(wallets: int) -> tuple[list[int], int]:
     from django.db import connection
 
     from accounts.models import Role, User
-    from wallet.models import EntryType, TransactionKind, WalletKind
-    from wallet.services import Leg, system_wallet_id, wallet_transfer
+    from wallet.ledger.models import EntryType, TransactionKind, WalletKind
+    from wallet.ledger.services import Leg, system_wallet_id, wallet_transfer
 
     # "!" is Django's unusable password: nobody logs in as a bench user.
     users = User.objects.bulk_create(
@@ -111,8 +111,8 @@ class ServiceWorker:
     def __init__(self, transfers: Transfers) -> None:
         from django.db import connection
 
-        from wallet import services
-        from wallet.models import EntryType, TransactionKind
+        from wallet.ledger import services
+        from wallet.ledger.models import EntryType, TransactionKind
 
         self.transfers = transfers
         self.services, self.kind, self.types = services, TransactionKind.GIFT, EntryType
@@ -162,7 +162,7 @@ class RawWorker:
 @contextmanager
 def pushes_left_out() -> Iterator[None]:
     """The service without its `wallet:balance` pushes, for the `no pushes` column only."""
-    from wallet import services
+    from wallet.ledger import services
 
     names = [name for name in ("notify", "notify_many") if hasattr(services, name)]
     saved = {name: getattr(services, name) for name in names}
@@ -244,7 +244,7 @@ def main() -> int:
     for workers, scenario, _, quiet, raw in rows:
         print(ratio_line(f"ledger without pushes {scenario} w{workers}", quiet, raw))
 
-    from wallet.reconcile import ledger_check
+    from wallet.ledger.reconcile import ledger_check
 
     report = ledger_check()
     print()

@@ -29,7 +29,7 @@ from calls.charging import BillableCall, charge_periods, periods_begun
 from calls.models import Call, CallStatus, EndReason
 from calls.services import call_close
 from videochat.errors import InsufficientFunds
-from wallet.models import Wallet
+from wallet.ledger.models import Wallet
 
 logger = logging.getLogger(__name__)
 

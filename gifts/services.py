@@ -36,8 +36,8 @@ from videochat.errors import (
     ValidationFailed,
 )
 from videochat.gateway import notify
-from wallet.models import EntryType, TransactionKind
-from wallet.services import reference_id_reserve, spend_legs, wallet_ensure, wallet_transfer
+from wallet.ledger.models import EntryType, TransactionKind
+from wallet.ledger.services import reference_id_reserve, spend_legs, wallet_ensure, wallet_transfer
 
 
 @dataclass(frozen=True)

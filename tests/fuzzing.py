@@ -15,8 +15,10 @@ from chat.services import message_send
 from gifts.models import Gift, GiftSend
 from gifts.services import gift_send
 from tests.factories import HostFactory, UserFactory
-from wallet.models import CoinPackage, Entry, Purchase, Wallet, Withdrawal
-from wallet.services import wallet_adjust
+from wallet.ledger.models import Entry, Wallet
+from wallet.ledger.services import wallet_adjust
+from wallet.purchases.models import CoinPackage, Purchase
+from wallet.withdrawals.models import Withdrawal
 
 # Every code a client may meet (API.md, Conventions; docs/api-conventions.md, Errors;
 # docs/websocket.md for the socket's own).

@@ -15,9 +15,9 @@ from accounts.models import User
 from calls.charging import call_charge_period
 from calls.models import Call, CallStatus
 from videochat.gateway.notify import user_group
-from wallet.models import Entry, Transaction
-from wallet.selectors import wallet_of_user
-from wallet.services import wallet_adjust
+from wallet.ledger.models import Entry, Transaction
+from wallet.ledger.selectors import wallet_of_user
+from wallet.ledger.services import wallet_adjust
 
 PERIOD = 60
 

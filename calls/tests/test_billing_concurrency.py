@@ -28,8 +28,8 @@ from gifts.services import gift_send
 from gifts.tests.helpers import make_gift
 from tests.factories import HostFactory, UserFactory
 from tests.servers import ROOT, server_env
-from wallet.models import Transaction
-from wallet.reconcile import ledger_check
+from wallet.ledger.models import Transaction
+from wallet.ledger.reconcile import ledger_check
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -13,7 +13,7 @@ from calls.charging import call_charge_period
 from calls.models import Call, CallStatus
 from calls.tests.billing_helpers import balance, charge_keys, coins_paid, fund
 from tests.servers import Process, running_servers
-from wallet.reconcile import ledger_check
+from wallet.ledger.reconcile import ledger_check
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

@@ -4,9 +4,9 @@ from django.db.models import Sum
 
 from accounts.models import User
 from gifts.models import Gift
-from wallet.models import Wallet, WalletKind
-from wallet.reconcile import ledger_check
-from wallet.services import wallet_adjust, wallet_ensure
+from wallet.ledger.models import Wallet, WalletKind
+from wallet.ledger.reconcile import ledger_check
+from wallet.ledger.services import wallet_adjust, wallet_ensure
 
 GIFTS = "/api/v1/gifts"
 SEND = "/api/v1/gifts/send"

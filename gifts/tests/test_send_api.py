@@ -18,7 +18,7 @@ from gifts.tests.helpers import (
     platform_revenue,
 )
 from tests.factories import HostFactory, UserFactory
-from wallet.models import Entry, Transaction, TransactionKind
+from wallet.ledger.models import Entry, Transaction, TransactionKind
 
 pytestmark = pytest.mark.django_db
 

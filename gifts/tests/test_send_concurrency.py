@@ -18,7 +18,7 @@ from gifts.tests.helpers import (
 from tests.fixtures import access_token_for
 from tests.threads import all_at_once
 from videochat.errors import InsufficientFunds
-from wallet.models import Transaction, TransactionKind
+from wallet.ledger.models import Transaction, TransactionKind
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(60)]
 

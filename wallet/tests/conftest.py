@@ -9,10 +9,10 @@ from django.test import Client
 
 from accounts.models import User
 from tests.factories import UserFactory
-from wallet.models import Withdrawal
-from wallet.payout_providers import SandboxPayoutProvider
 from wallet.tests.test_withdrawals_api import fund, make_staff
-from wallet.withdrawals import withdrawal_approve, withdrawal_request
+from wallet.withdrawals.models import Withdrawal
+from wallet.withdrawals.providers import SandboxPayoutProvider
+from wallet.withdrawals.services import withdrawal_approve, withdrawal_request
 
 
 @pytest.fixture

@@ -13,9 +13,10 @@ from django.utils import timezone
 from accounts.models import Report, User
 from accounts.tests.helpers import assert_error
 from tests.factories import HostFactory
-from wallet.models import Entry, Transaction, Wallet, WalletKind, Withdrawal
-from wallet.services import wallet_adjust, wallet_ensure
-from wallet.withdrawals import withdrawal_reject, withdrawal_request
+from wallet.ledger.models import Entry, Transaction, Wallet, WalletKind
+from wallet.ledger.services import wallet_adjust, wallet_ensure
+from wallet.withdrawals.models import Withdrawal
+from wallet.withdrawals.services import withdrawal_reject, withdrawal_request
 
 pytestmark = pytest.mark.django_db
 

@@ -2,8 +2,8 @@
 
 from django.db.models import QuerySet, Subquery
 
-from wallet.models import Entry, EntryType, Wallet
-from wallet.services import wallet_ensure
+from wallet.ledger.models import Entry, EntryType, Wallet
+from wallet.ledger.services import wallet_ensure
 
 
 def wallet_of_user(*, user_id: int) -> Wallet:

@@ -34,16 +34,17 @@ from videochat.errors import (
     ValidationFailed,
 )
 from videochat.gateway.notify import notify
-from wallet.models import EntryType, Transaction, TransactionKind, WalletKind, Withdrawal
-from wallet.payout_providers import PayoutRequest, payout_provider
-from wallet.serializers_withdrawals import WithdrawalSerializer
-from wallet.services import (
+from wallet.ledger.models import EntryType, Transaction, TransactionKind, WalletKind
+from wallet.ledger.services import (
     Leg,
     reference_id_reserve,
     system_wallet_id,
     wallet_ensure,
     wallet_transfer,
 )
+from wallet.withdrawals.models import Withdrawal
+from wallet.withdrawals.providers import PayoutRequest, payout_provider
+from wallet.withdrawals.serializers import WithdrawalSerializer
 
 logger = logging.getLogger(__name__)
 

@@ -33,7 +33,7 @@ from videochat.errors import (
     ValidationFailed,
 )
 from videochat.gateway.notify import notify_many
-from wallet.models import (
+from wallet.ledger.models import (
     ISSUING_KINDS,
     SYSTEM_KINDS,
     SYSTEM_WALLET_SHARDS,

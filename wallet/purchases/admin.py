@@ -1,11 +1,19 @@
-"""Admin for purchases and webhook deliveries: finance and support read them here. Read-only,
-superusers included: a purchase's status and credit change only through the signed webhook
-(wallet.purchases), never by a hand edit that the ledger would not match."""
+"""Admin for coin packages (staff edit them), purchases and webhook deliveries (finance and
+support read them here). Purchases and deliveries are read-only, superusers included: a
+purchase's status and credit change only through the signed webhook
+(wallet.purchases.services), never by a hand edit that the ledger would not match."""
 
 from django.contrib import admin
 
 from adminpanel.readonly import StaffReadOnly
-from wallet.models import PaymentEvent, Purchase
+from wallet.purchases.models import CoinPackage, PaymentEvent, Purchase
+
+
+@admin.register(CoinPackage)
+class CoinPackageAdmin(admin.ModelAdmin):
+    list_display = ["coins", "price", "currency", "is_active", "position"]
+    list_editable = ["price", "is_active", "position"]
+    list_filter = ["is_active", "currency"]
 
 
 class PaymentEventInline(StaffReadOnly, admin.TabularInline):

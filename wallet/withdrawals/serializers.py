@@ -5,7 +5,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from wallet.models import Withdrawal
+from wallet.withdrawals.models import Withdrawal
 
 # --- In ------------------------------------------------------------------------------------
 

@@ -2,8 +2,8 @@
 
 from rest_framework import serializers
 
-from wallet.models import CoinPackage, PaymentEvent, Purchase
-from wallet.payment_providers import PAYMENT_FAILED, PAYMENT_SUCCEEDED
+from wallet.purchases.models import CoinPackage, PaymentEvent, Purchase
+from wallet.purchases.providers import PAYMENT_FAILED, PAYMENT_SUCCEEDED
 
 
 class CoinPackageSerializer(serializers.ModelSerializer[CoinPackage]):
@@ -42,7 +42,7 @@ class PurchaseCheckoutSerializer(serializers.Serializer):
     )
 
 
-# Documentation only: the webhook verifies and reads the raw bytes (wallet.payment_providers).
+# Documentation only: the webhook verifies and reads the raw bytes (wallet.purchases.providers).
 class SandboxWebhookEventSerializer(serializers.Serializer):
     """The sandbox provider's event. Real providers post their own format to their own
     `{provider}` path."""

@@ -12,9 +12,9 @@ from rest_framework.views import APIView
 from videochat.openapi import error_responses
 from videochat.pagination import NewestFirstPagination
 from videochat.views import caller
-from wallet.models import Entry
-from wallet.selectors import wallet_entries, wallet_of_user
-from wallet.serializers import EntryFilterSerializer, EntrySerializer, WalletSerializer
+from wallet.ledger.models import Entry
+from wallet.ledger.selectors import wallet_entries, wallet_of_user
+from wallet.ledger.serializers import EntryFilterSerializer, EntrySerializer, WalletSerializer
 
 
 class WalletApi(APIView):

@@ -5,7 +5,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from wallet.models import USER_ENTRY_TYPES, Entry, Wallet
+from wallet.ledger.models import USER_ENTRY_TYPES, Entry, Wallet
 
 # The `type` names of API.md: system wallets' entry types never show on a user's wallet.
 CONTRACT_ENTRY_TYPES = [str(entry_type) for entry_type in USER_ENTRY_TYPES]
