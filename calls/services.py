@@ -47,7 +47,7 @@ from videochat.errors import (
 )
 from videochat.gateway import anotify, blocking, notify
 from videochat.ratelimit import rate_limit
-from wallet.ledger.selectors import wallet_of_user
+from wallet.ledger.services import wallet_of_user
 
 logger = logging.getLogger(__name__)
 

@@ -23,8 +23,7 @@ from tests.factories import PASSWORD, HostFactory, UserFactory
 from tests.fixtures import access_token_for
 from tests.servers import Servers, running_servers
 from wallet.ledger.models import Entry
-from wallet.ledger.selectors import wallet_of_user
-from wallet.ledger.services import wallet_adjust
+from wallet.ledger.services import wallet_adjust, wallet_of_user
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True), pytest.mark.timeout(90)]
 

@@ -55,8 +55,7 @@ from tests.stores import MongoServer, RedisServer, TcpProxy
 from videochat.gateway.testing import socket_token, sync_thread_connections_closed  # noqa: F401
 from wallet.ledger.models import Transaction
 from wallet.ledger.reconcile import ledger_check
-from wallet.ledger.selectors import wallet_of_user
-from wallet.ledger.services import wallet_adjust
+from wallet.ledger.services import wallet_adjust, wallet_of_user
 
 pytestmark = [
     pytest.mark.slow,

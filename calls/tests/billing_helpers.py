@@ -16,8 +16,7 @@ from calls.charging import call_charge_period
 from calls.models import Call, CallStatus
 from videochat.gateway.notify import user_group
 from wallet.ledger.models import Entry, Transaction
-from wallet.ledger.selectors import wallet_of_user
-from wallet.ledger.services import wallet_adjust
+from wallet.ledger.services import wallet_adjust, wallet_of_user
 
 PERIOD = 60
 

@@ -12,8 +12,7 @@ from accounts.presence import presence_socket_alive, presence_status
 from accounts.tests.helpers import assert_error
 from calls.models import Call
 from tests.factories import HostFactory, UserFactory
-from wallet.ledger.selectors import wallet_of_user
-from wallet.ledger.services import wallet_adjust
+from wallet.ledger.services import wallet_adjust, wallet_of_user
 
 pytestmark = pytest.mark.django_db
 

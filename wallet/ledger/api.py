@@ -13,8 +13,9 @@ from videochat.openapi import error_responses
 from videochat.pagination import NewestFirstPagination
 from videochat.views import caller
 from wallet.ledger.models import Entry
-from wallet.ledger.selectors import wallet_entries, wallet_of_user
+from wallet.ledger.selectors import wallet_entries
 from wallet.ledger.serializers import EntryFilterSerializer, EntrySerializer, WalletSerializer
+from wallet.ledger.services import wallet_of_user
 
 
 class WalletApi(APIView):

@@ -80,6 +80,12 @@ def wallet_ensure(*, user_id: int) -> int:
     return Wallet.objects.filter(owner_id=user_id).values_list("id", flat=True).get()
 
 
+def wallet_of_user(*, user_id: int) -> Wallet:
+    """The user's wallet row, created on first need (a service, not a selector: reading it
+    may insert it, for users made outside registration)."""
+    return Wallet.objects.get(pk=wallet_ensure(user_id=user_id))
+
+
 def system_wallet_id(*, kind: WalletKind, key: str) -> int:
     """The shard of a system wallet that the operation with idempotency `key` uses: the same
     key always maps to the same shard, so a retried transfer is recognised as a replay."""

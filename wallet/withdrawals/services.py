@@ -18,14 +18,14 @@ only gets that far when the host has no open withdrawal.
 """
 
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from accounts.models import Report, User
+from accounts.models import User
 from videochat.errors import (
     Conflict,
     IdempotencyMismatch,
@@ -44,6 +44,7 @@ from wallet.ledger.services import (
 )
 from wallet.withdrawals.models import Withdrawal
 from wallet.withdrawals.providers import PayoutRequest, payout_provider
+from wallet.withdrawals.selectors import host_in_good_standing
 from wallet.withdrawals.serializers import WithdrawalSerializer
 
 logger = logging.getLogger(__name__)
@@ -51,8 +52,6 @@ logger = logging.getLogger(__name__)
 # Failed payout attempts after which the sweep gives up: the withdrawal becomes `failed`,
 # for staff to refund or retry (admin actions).
 PAYOUT_MAX_ATTEMPTS = 5
-# A rejection this recent takes a host out of good standing (no auto-approval).
-RECENT_REJECTION_DAYS = 30
 # Payouts one sweep attempts; the next tick (a minute later) takes the rest.
 PAYOUT_BATCH = 100
 
@@ -170,20 +169,6 @@ def _auto_approves(*, user: User, coins: int, now: datetime) -> bool:
     # A limit of 0 turns auto-approval off: every request is at least one coin.
     limit = settings.WITHDRAWAL_AUTO_APPROVE_MAX_COINS
     return coins <= limit and host_in_good_standing(user=user, now=now)
-
-
-def host_in_good_standing(*, user: User, now: datetime) -> bool:
-    """Trusted for auto-approval: the account is older than WITHDRAWAL_GOOD_STANDING_DAYS,
-    no report against her is open, and no withdrawal of hers was rejected lately."""
-    if user.created_at > now - timedelta(days=settings.WITHDRAWAL_GOOD_STANDING_DAYS):
-        return False
-    if Report.objects.filter(reported=user, status=Report.Status.OPEN).exists():
-        return False
-    return not Withdrawal.objects.filter(
-        user=user,
-        status=Withdrawal.Status.REJECTED,
-        reviewed_at__gte=now - timedelta(days=RECENT_REJECTION_DAYS),
-    ).exists()
 
 
 # --- Review (staff) --------------------------------------------------------------------------
