@@ -7,7 +7,7 @@ from adminpanel.readonly import StaffReadOnly
 from wallet.ledger.models import Entry, Transaction, Wallet
 
 
-class EntryInline(StaffReadOnly, admin.TabularInline):
+class EntryInline(StaffReadOnly, admin.TabularInline[Entry, Transaction]):
     model = Entry
     fields = ("wallet", "type", "amount", "balance_after", "created_at")
     readonly_fields = fields
@@ -15,7 +15,7 @@ class EntryInline(StaffReadOnly, admin.TabularInline):
 
 
 @admin.register(Wallet)
-class WalletAdmin(StaffReadOnly, admin.ModelAdmin):
+class WalletAdmin(StaffReadOnly, admin.ModelAdmin[Wallet]):
     list_display = ["id", "kind", "owner", "shard", "balance", "updated_at"]
     list_filter = ["kind"]
     search_fields = ["owner__email", "owner__name", "=id"]
@@ -26,7 +26,7 @@ class WalletAdmin(StaffReadOnly, admin.ModelAdmin):
 
 
 @admin.register(Transaction)
-class TransactionAdmin(StaffReadOnly, admin.ModelAdmin):
+class TransactionAdmin(StaffReadOnly, admin.ModelAdmin[Transaction]):
     list_display = ["id", "kind", "reference", "idempotency_key", "created_at"]
     list_filter = ["kind"]
     search_fields = ["=id", "=reference", "=idempotency_key"]
@@ -36,7 +36,7 @@ class TransactionAdmin(StaffReadOnly, admin.ModelAdmin):
 
 
 @admin.register(Entry)
-class EntryAdmin(StaffReadOnly, admin.ModelAdmin):
+class EntryAdmin(StaffReadOnly, admin.ModelAdmin[Entry]):
     list_display = ["id", "wallet", "type", "amount", "balance_after", "transaction", "created_at"]
     list_filter = ["type"]
     search_fields = ["=wallet__id", "=transaction__id", "=wallet__owner__email"]

@@ -10,13 +10,13 @@ from wallet.purchases.models import CoinPackage, PaymentEvent, Purchase
 
 
 @admin.register(CoinPackage)
-class CoinPackageAdmin(admin.ModelAdmin):
+class CoinPackageAdmin(admin.ModelAdmin[CoinPackage]):
     list_display = ["coins", "price", "currency", "is_active", "position"]
     list_editable = ["price", "is_active", "position"]
     list_filter = ["is_active", "currency"]
 
 
-class PaymentEventInline(StaffReadOnly, admin.TabularInline):
+class PaymentEventInline(StaffReadOnly, admin.TabularInline[PaymentEvent, Purchase]):
     model = PaymentEvent
     fields = ["received_at", "event_type", "outcome"]
     readonly_fields = ["received_at", "event_type", "outcome"]
@@ -25,7 +25,7 @@ class PaymentEventInline(StaffReadOnly, admin.TabularInline):
 
 
 @admin.register(Purchase)
-class PurchaseAdmin(StaffReadOnly, admin.ModelAdmin):
+class PurchaseAdmin(StaffReadOnly, admin.ModelAdmin[Purchase]):
     list_display = [
         "id",
         "user",
@@ -46,7 +46,7 @@ class PurchaseAdmin(StaffReadOnly, admin.ModelAdmin):
 
 
 @admin.register(PaymentEvent)
-class PaymentEventAdmin(StaffReadOnly, admin.ModelAdmin):
+class PaymentEventAdmin(StaffReadOnly, admin.ModelAdmin[PaymentEvent]):
     list_display = ["id", "received_at", "provider", "event_type", "provider_ref", "outcome"]
     list_filter = ["outcome", "provider", "event_type"]
     search_fields = ["=provider_ref", "=purchase__id"]

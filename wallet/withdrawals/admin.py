@@ -39,7 +39,9 @@ class PayoutFailingFilter(admin.SimpleListFilter):
     title = "payout"
     parameter_name = "payout"
 
-    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+    def lookups(
+        self, request: HttpRequest, model_admin: admin.ModelAdmin[Withdrawal]
+    ) -> list[tuple[str, str]]:
         # Those that gave up are the status `failed`.
         return [("failing", "Failing (the sweep retries)")]
 
@@ -52,7 +54,7 @@ class PayoutFailingFilter(admin.SimpleListFilter):
 
 
 @admin.register(Withdrawal)
-class WithdrawalAdmin(admin.ModelAdmin):
+class WithdrawalAdmin(admin.ModelAdmin[Withdrawal]):
     """Read-only rows with review actions. Reviewing moves money, so it takes the model's
     change permission (superusers, or a finance group), not merely a staff account."""
 
