@@ -6,7 +6,7 @@ For N in 1,000 and 10,000: N callers and N hosts, funded, with N active calls wh
 was paid (as accept leaves them) and whose period 2 is due now. The project charges period 2
 with one tick, exactly as the beat task runs it (batches, the wallet:balance pushes to Redis
 included); then every call is moved one period back in time and the baseline charges
-period 3 on one connection with the statements of `wallet_transfer` (claim the key, lock the
+period 3 on one connection with the steps of `wallet_transfer` (claim the key, lock the
 three wallets in id order, update the balances, insert the entries) plus the call's update,
 one transaction per charge, no pushes. After each, the bench checks that every call was
 charged exactly once and that the ledger reconciles (exit 1 if not). Then, at 10,000, period

@@ -1,5 +1,5 @@
 """Ledger throughput: transfers per second through `wallet_transfer`, next to a raw psycopg 3
-baseline that runs the same SQL statements on connections of its own, in the same run.
+baseline that runs the same steps in SQL on connections of its own, in the same run.
 
 For 1, 4 and 16 concurrent workers (threads: see bench/_common.py), each scenario runs for
 --seconds: `random` moves coins between two random wallets of --wallets funded users, `hot`
@@ -136,7 +136,7 @@ class ServiceWorker:
 
 
 class RawWorker:
-    """The same transfer as the service's SQL, on plain psycopg and a connection of its own:
+    """The same transfer as the service's steps, on plain psycopg and a connection of its own:
     claim the key, lock the wallets in id order, check funds, update the balances, insert the
     entries, commit."""
 
