@@ -29,7 +29,7 @@ from calls.services import call_end_all_of_user
 from videochat.errors import Conflict, NotAuthenticated, ValidationFailed
 from videochat.gateway.auth import SESSION_CLAIM
 from videochat.gateway.notify import disconnect_user, notify
-from wallet.services import wallet_ensure
+from wallet.ledger.services import wallet_ensure
 
 logger = logging.getLogger(__name__)
 

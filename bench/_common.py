@@ -122,7 +122,8 @@ def raw_transfer(
     reference: str,
     legs: dict[int, tuple[int, str]],
 ) -> None:
-    """The baseline: wallet_transfer's SQL on plain psycopg, inside the caller's transaction.
+    """The baseline: wallet_transfer's steps, each as the plainest one-transfer statement (the
+    service writes its rows as a batch of one), on plain psycopg, in the caller's transaction.
     `legs` maps wallet id -> (signed amount, entry type). Claim the key, lock the wallets in
     id order, check funds, update the balances, insert the entries."""
     inserted = conn.execute(

@@ -6,7 +6,7 @@ For N in 1,000 and 10,000: N callers and N hosts, funded, with N active calls wh
 was paid (as accept leaves them) and whose period 2 is due now. The project charges period 2
 with one tick, exactly as the beat task runs it (batches, the wallet:balance pushes to Redis
 included); then every call is moved one period back in time and the baseline charges
-period 3 on one connection with the statements of `wallet_transfer` (claim the key, lock the
+period 3 on one connection with the steps of `wallet_transfer` (claim the key, lock the
 three wallets in id order, update the balances, insert the entries) plus the call's update,
 one transaction per charge, no pushes. After each, the bench checks that every call was
 charged exactly once and that the ledger reconciles (exit 1 if not). Then, at 10,000, period
@@ -60,8 +60,8 @@ def calls_create(size: int, tag: str, *, now: datetime) -> list[int]:
     from accounts.models import Role, User
     from calls.charging import period_transfer
     from calls.models import Call, CallStatus
-    from wallet.models import EntryType, TransactionKind, WalletKind
-    from wallet.services import Leg, TransferRequest, system_wallet_id, wallet_transfer_batch
+    from wallet.ledger.models import EntryType, TransactionKind, WalletKind
+    from wallet.ledger.services import Leg, TransferRequest, system_wallet_id, wallet_transfer_batch
 
     def users(role: str) -> list[int]:
         made = User.objects.bulk_create(
@@ -260,7 +260,7 @@ def verify(call_ids: list[int], periods: int) -> None:
     reconciles; exits otherwise."""
     from django.db import connection
 
-    from wallet.reconcile import ledger_check
+    from wallet.ledger.reconcile import ledger_check
 
     with connection.cursor() as cursor:
         cursor.execute(

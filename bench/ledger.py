@@ -1,5 +1,5 @@
 """Ledger throughput: transfers per second through `wallet_transfer`, next to a raw psycopg 3
-baseline that runs the same SQL statements on connections of its own, in the same run.
+baseline that runs the same steps in SQL on connections of its own, in the same run.
 
 For 1, 4 and 16 concurrent workers (threads: see bench/_common.py), each scenario runs for
 --seconds: `random` moves coins between two random wallets of --wallets funded users, `hot`
@@ -52,8 +52,8 @@ def ledger_seed(wallets: int) -> tuple[list[int], int]:
     from django.db import connection
 
     from accounts.models import Role, User
-    from wallet.models import EntryType, TransactionKind, WalletKind
-    from wallet.services import Leg, system_wallet_id, wallet_transfer
+    from wallet.ledger.models import EntryType, TransactionKind, WalletKind
+    from wallet.ledger.services import Leg, system_wallet_id, wallet_transfer
 
     # "!" is Django's unusable password: nobody logs in as a bench user.
     users = User.objects.bulk_create(
@@ -111,8 +111,8 @@ class ServiceWorker:
     def __init__(self, transfers: Transfers) -> None:
         from django.db import connection
 
-        from wallet import services
-        from wallet.models import EntryType, TransactionKind
+        from wallet.ledger import services
+        from wallet.ledger.models import EntryType, TransactionKind
 
         self.transfers = transfers
         self.services, self.kind, self.types = services, TransactionKind.GIFT, EntryType
@@ -136,7 +136,7 @@ class ServiceWorker:
 
 
 class RawWorker:
-    """The same transfer as the service's SQL, on plain psycopg and a connection of its own:
+    """The same transfer as the service's steps, on plain psycopg and a connection of its own:
     claim the key, lock the wallets in id order, check funds, update the balances, insert the
     entries, commit."""
 
@@ -162,7 +162,7 @@ class RawWorker:
 @contextmanager
 def pushes_left_out() -> Iterator[None]:
     """The service without its `wallet:balance` pushes, for the `no pushes` column only."""
-    from wallet import services
+    from wallet.ledger import services
 
     names = [name for name in ("notify", "notify_many") if hasattr(services, name)]
     saved = {name: getattr(services, name) for name in names}
@@ -244,7 +244,7 @@ def main() -> int:
     for workers, scenario, _, quiet, raw in rows:
         print(ratio_line(f"ledger without pushes {scenario} w{workers}", quiet, raw))
 
-    from wallet.reconcile import ledger_check
+    from wallet.ledger.reconcile import ledger_check
 
     report = ledger_check()
     print()

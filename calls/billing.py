@@ -29,7 +29,7 @@ from calls.charging import BillableCall, charge_periods, periods_begun
 from calls.closing import call_close
 from calls.models import Call, CallStatus, EndReason
 from videochat.errors import InsufficientFunds
-from wallet.models import Wallet
+from wallet.ledger.models import Wallet
 
 logger = logging.getLogger(__name__)
 

@@ -25,8 +25,8 @@ from django.utils import timezone
 from calls.models import Call, CallStatus
 from videochat.errors import InsufficientFunds
 from videochat.gateway.notify import notify_many
-from wallet.models import EntryType, TransactionKind
-from wallet.services import (
+from wallet.ledger.models import EntryType, TransactionKind
+from wallet.ledger.services import (
     ChainResult,
     TransferRequest,
     spend_legs,

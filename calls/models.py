@@ -1,5 +1,5 @@
 """Calls: who called whom, how it went, and what it cost. Coins move only through
-wallet.services; a call keeps the figures of its billing (periods and coins)."""
+wallet.ledger.services; a call keeps the figures of its billing (periods and coins)."""
 
 from django.conf import settings
 from django.db import models

@@ -41,7 +41,7 @@ from videochat.errors import (
 )
 from videochat.gateway import notify
 from videochat.ratelimit import rate_limit
-from wallet.selectors import wallet_of_user
+from wallet.ledger.services import wallet_of_user
 
 
 class CalleeBusy(Conflict):

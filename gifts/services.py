@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 
 from accounts.models import User
 from accounts.selectors import recipient_state
@@ -36,8 +36,8 @@ from videochat.errors import (
     ValidationFailed,
 )
 from videochat.gateway import notify
-from wallet.models import EntryType, TransactionKind
-from wallet.services import spend_legs, wallet_ensure, wallet_transfer
+from wallet.ledger.models import EntryType, TransactionKind
+from wallet.ledger.services import reference_id_reserve, spend_legs, wallet_ensure, wallet_transfer
 
 
 @dataclass(frozen=True)
@@ -162,7 +162,7 @@ def _send(
     if call_id is not None:
         metadata["call_id"] = call_id
     with transaction.atomic():
-        send_id = _next_send_id()
+        send_id = reference_id_reserve(model=GiftSend)
         key = (
             f"gift:user:{sender.pk}:key:{idempotency_key}" if idempotency_key else f"gift:{send_id}"
         )
@@ -200,14 +200,3 @@ def _send(
         for user_id in (sender.pk, receiver.pk) if call_id is not None else (receiver.pk,):
             notify(user_id, "gift:sent", data)
     return send
-
-
-def _next_send_id() -> int:
-    # The ledger transaction is written before the GiftSend row (which points to it) and
-    # names the gift in its reference, so the id is drawn from the sequence first.
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT nextval(pg_get_serial_sequence(%s, 'id'))", [GiftSend._meta.db_table]
-        )
-        (send_id,) = cursor.fetchone()
-    return int(send_id)

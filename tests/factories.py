@@ -7,7 +7,7 @@ from factory.django import DjangoModelFactory
 from accounts.models import Gender, Role, User
 from calls.models import Call, CallStatus
 from gifts.models import Gift
-from wallet.models import CoinPackage
+from wallet.purchases.models import CoinPackage
 
 PASSWORD = "correct-horse-battery"
 

@@ -12,7 +12,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.models import User
 from tests.factories import HostFactory, UserFactory
-from wallet.services import wallet_system_ensure
+from wallet.ledger.services import wallet_system_ensure
 
 
 @pytest.fixture(autouse=True)

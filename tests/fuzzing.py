@@ -16,7 +16,9 @@ from gifts.models import GiftSend
 from gifts.services import gift_send
 from tests.factories import CoinPackageFactory, GiftFactory, HostFactory, UserFactory
 from tests.helpers import fund
-from wallet.models import Entry, Purchase, Wallet, Withdrawal
+from wallet.ledger.models import Entry, Wallet
+from wallet.purchases.models import Purchase
+from wallet.withdrawals.models import Withdrawal
 
 # Every code a client may meet (API.md, Conventions; docs/api-conventions.md, Errors;
 # docs/websocket.md for the socket's own).

@@ -3,9 +3,8 @@
 from typing import Any
 
 from accounts.models import User
-from wallet.models import Wallet
-from wallet.selectors import wallet_of_user
-from wallet.services import wallet_adjust
+from wallet.ledger.models import Wallet
+from wallet.ledger.services import wallet_adjust, wallet_of_user
 
 
 def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:

@@ -35,9 +35,11 @@ from tests.helpers import fund
 from videochat.gateway.registry import registry
 from videochat.gateway.testing import Device, device, sync_thread_connections_closed  # noqa: F401
 from videochat.pagination import cursor_encode
-from wallet.models import CoinPackage, Entry, Purchase, Withdrawal
-from wallet.purchases import purchase_create
-from wallet.withdrawals import withdrawal_reject, withdrawal_request
+from wallet.ledger.models import Entry
+from wallet.purchases.models import CoinPackage, Purchase
+from wallet.purchases.services import purchase_create
+from wallet.withdrawals.models import Withdrawal
+from wallet.withdrawals.services import withdrawal_reject, withdrawal_request
 
 pytestmark = [
     pytest.mark.slow,

@@ -22,9 +22,8 @@ from tests.browser import chromium
 from tests.factories import PASSWORD, HostFactory, UserFactory
 from tests.fixtures import access_token_for
 from tests.servers import Servers, running_servers
-from wallet.models import Entry
-from wallet.selectors import wallet_of_user
-from wallet.services import wallet_adjust
+from wallet.ledger.models import Entry
+from wallet.ledger.services import wallet_adjust, wallet_of_user
 
 pytestmark = [
     pytest.mark.servers,

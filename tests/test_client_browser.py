@@ -14,7 +14,7 @@ from playwright.sync_api import Page, expect
 from tests.browser import chromium
 from tests.factories import PASSWORD, UserFactory
 from tests.servers import Servers, running_servers
-from wallet.services import wallet_adjust
+from wallet.ledger.services import wallet_adjust
 
 # A real browser against real server processes.
 pytestmark = [pytest.mark.servers, pytest.mark.browser]

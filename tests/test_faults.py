@@ -53,10 +53,9 @@ from tests.servers import (
 )
 from tests.stores import MongoServer, RedisServer, TcpProxy
 from videochat.gateway.testing import socket_token, sync_thread_connections_closed  # noqa: F401
-from wallet.models import Transaction
-from wallet.reconcile import ledger_check
-from wallet.selectors import wallet_of_user
-from wallet.services import wallet_adjust
+from wallet.ledger.models import Transaction
+from wallet.ledger.reconcile import ledger_check
+from wallet.ledger.services import wallet_adjust, wallet_of_user
 
 pytestmark = [
     pytest.mark.servers,

@@ -1,58 +1,8 @@
-"""The wallet app's admin: coin packages (staff edit them) and the ledger (staff read it)."""
+"""The wallet app's admin lives in its rooms; Django autodiscovers `wallet.admin` only, so
+importing them here registers them."""
 
-from django.contrib import admin
+from wallet.ledger import admin as ledger_admin
+from wallet.purchases import admin as purchases_admin
+from wallet.withdrawals import admin as withdrawals_admin
 
-from adminpanel.readonly import StaffReadOnly
-
-# Purchases and withdrawals keep their admin next to their code; Django autodiscovers only
-# admin.py, so importing them here registers them.
-from wallet import admin_purchases, admin_withdrawals  # noqa: F401
-from wallet.models import CoinPackage, Entry, Transaction, Wallet
-
-
-@admin.register(CoinPackage)
-class CoinPackageAdmin(admin.ModelAdmin):
-    list_display = ["coins", "price", "currency", "is_active", "position"]
-    list_editable = ["price", "is_active", "position"]
-    list_filter = ["is_active", "currency"]
-
-
-# --- The ledger: staff read it here; coins move only through wallet.services ---------------
-
-
-class EntryInline(StaffReadOnly, admin.TabularInline):
-    model = Entry
-    fields = ("wallet", "type", "amount", "balance_after", "created_at")
-    readonly_fields = fields
-    extra = 0
-
-
-@admin.register(Wallet)
-class WalletAdmin(StaffReadOnly, admin.ModelAdmin):
-    list_display = ["id", "kind", "owner", "shard", "balance", "updated_at"]
-    list_filter = ["kind"]
-    search_fields = ["owner__email", "owner__name", "=id"]
-    list_select_related = ["owner"]
-    # A fixed order keeps the (large) changelist on the primary key index.
-    ordering = ["id"]
-    show_full_result_count = False
-
-
-@admin.register(Transaction)
-class TransactionAdmin(StaffReadOnly, admin.ModelAdmin):
-    list_display = ["id", "kind", "reference", "idempotency_key", "created_at"]
-    list_filter = ["kind"]
-    search_fields = ["=id", "=reference", "=idempotency_key"]
-    ordering = ["-id"]
-    show_full_result_count = False
-    inlines = [EntryInline]
-
-
-@admin.register(Entry)
-class EntryAdmin(StaffReadOnly, admin.ModelAdmin):
-    list_display = ["id", "wallet", "type", "amount", "balance_after", "transaction", "created_at"]
-    list_filter = ["type"]
-    search_fields = ["=wallet__id", "=transaction__id", "=wallet__owner__email"]
-    list_select_related = ["wallet", "transaction"]
-    ordering = ["-id"]
-    show_full_result_count = False
+__all__ = ["ledger_admin", "purchases_admin", "withdrawals_admin"]

@@ -1,20 +1,22 @@
 from django.urls import path
 
-from wallet import api, api_purchases, api_withdrawals
+from wallet.ledger import api as ledger_api
+from wallet.purchases import api as purchases_api
+from wallet.withdrawals import api as withdrawals_api
 
 urlpatterns = [
-    path("wallet", api.WalletApi.as_view(), name="wallet"),
+    path("wallet", ledger_api.WalletApi.as_view(), name="wallet"),
     path(
         "wallet/transactions",
-        api.WalletTransactionsApi.as_view(),
+        ledger_api.WalletTransactionsApi.as_view(),
         name="wallet-transactions",
     ),
-    path("wallet/packages", api_purchases.CoinPackagesApi.as_view(), name="wallet-packages"),
-    path("wallet/purchases", api_purchases.PurchasesApi.as_view(), name="wallet-purchases"),
+    path("wallet/packages", purchases_api.CoinPackagesApi.as_view(), name="wallet-packages"),
+    path("wallet/purchases", purchases_api.PurchasesApi.as_view(), name="wallet-purchases"),
     path(
         "payments/webhook/<str:provider>",
-        api_purchases.PaymentWebhookApi.as_view(),
+        purchases_api.PaymentWebhookApi.as_view(),
         name="payment-webhook",
     ),
-    path("withdrawals", api_withdrawals.WithdrawalsApi.as_view(), name="withdrawals"),
+    path("withdrawals", withdrawals_api.WithdrawalsApi.as_view(), name="withdrawals"),
 ]

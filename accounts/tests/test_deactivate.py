@@ -20,7 +20,7 @@ from chat.services import message_store
 from tests.factories import PASSWORD
 from tests.helpers import assert_error
 from videochat.gateway.testing import device, sync_thread_connections_closed  # noqa: F401
-from wallet.services import wallet_adjust
+from wallet.ledger.services import wallet_adjust
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -20,7 +20,7 @@ from calls.services import CalleeOffline, call_invite
 from chat.documents import Message
 from chat.services import message_store
 from videochat.gateway.testing import device, sync_thread_connections_closed  # noqa: F401
-from wallet.services import wallet_adjust
+from wallet.ledger.services import wallet_adjust
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

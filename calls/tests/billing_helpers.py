@@ -16,7 +16,7 @@ from calls.charging import call_charge_period
 from calls.models import Call
 from tests.factories import ActiveCallFactory
 from videochat.gateway.notify import user_group
-from wallet.models import Entry, Transaction
+from wallet.ledger.models import Entry, Transaction
 
 PERIOD = 60
 

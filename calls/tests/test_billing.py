@@ -20,9 +20,9 @@ from calls.tests.billing_helpers import (
 from tests.factories import ActiveCallFactory, HostFactory, UserFactory
 from tests.helpers import balance, fund
 from videochat.errors import InsufficientFunds
-from wallet.models import Entry, Wallet, WalletKind
-from wallet.reconcile import ledger_check
-from wallet.services import system_wallet_id, wallet_ensure
+from wallet.ledger.models import Entry, Wallet, WalletKind
+from wallet.ledger.reconcile import ledger_check
+from wallet.ledger.services import system_wallet_id, wallet_ensure
 
 pytestmark = pytest.mark.django_db
 

@@ -31,9 +31,9 @@ from tests.factories import GiftFactory, HostFactory, UserFactory
 from tests.helpers import balance, fund
 from tests.threads import each_at_once
 from videochat.errors import Conflict
-from wallet.models import Entry, Transaction
-from wallet.reconcile import ledger_check
-from wallet.services import wallet_ensure
+from wallet.ledger.models import Entry, Transaction
+from wallet.ledger.reconcile import ledger_check
+from wallet.ledger.services import wallet_ensure
 
 
 def keys(call: Call, periods: int) -> list[str]:

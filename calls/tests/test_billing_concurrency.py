@@ -21,8 +21,8 @@ from gifts.services import gift_send
 from tests.factories import GiftFactory, HostFactory, UserFactory
 from tests.helpers import balance, fund
 from tests.servers import ROOT, server_env
-from wallet.models import Transaction
-from wallet.reconcile import ledger_check
+from wallet.ledger.models import Transaction
+from wallet.ledger.reconcile import ledger_check
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -10,9 +10,9 @@ from calls.tests.billing_helpers import record_pushes
 from tests.factories import UserFactory
 from tests.helpers import wallet_balance
 from videochat.errors import IdempotencyMismatch, InsufficientFunds
-from wallet.models import Entry, EntryType, Transaction, TransactionKind, Wallet, WalletKind
-from wallet.reconcile import ledger_check
-from wallet.services import (
+from wallet.ledger.models import Entry, EntryType, Transaction, TransactionKind, Wallet, WalletKind
+from wallet.ledger.reconcile import ledger_check
+from wallet.ledger.services import (
     Leg,
     TransferRequest,
     system_wallet_id,

@@ -14,7 +14,7 @@ from calls.tests.billing_helpers import charge_keys, coins_paid
 from tests.factories import ActiveCallFactory
 from tests.helpers import balance, fund
 from tests.servers import Process, running_servers
-from wallet.reconcile import ledger_check
+from wallet.ledger.reconcile import ledger_check
 
 pytestmark = [pytest.mark.servers, pytest.mark.django_db(transaction=True)]
 

@@ -16,7 +16,7 @@ from calls.models import Call
 from calls.services import call_accept, call_end_disconnected, call_invite
 from videochat.gateway.registry import registry
 from videochat.gateway.testing import device, open_socket, sync_thread_connections_closed  # noqa: F401
-from wallet.services import wallet_adjust
+from wallet.ledger.services import wallet_adjust
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -19,7 +19,7 @@ from calls.models import Call
 from calls.services import call_end_disconnected
 from tests.servers import Servers, next_frame, request, running_servers, socket_url
 from videochat.gateway.testing import socket_token, sync_thread_connections_closed  # noqa: F401
-from wallet.services import wallet_adjust
+from wallet.ledger.services import wallet_adjust
 
 pytestmark = [pytest.mark.servers, pytest.mark.django_db(transaction=True), pytest.mark.timeout(90)]
 

@@ -12,7 +12,7 @@ from accounts.presence import presence_socket_alive, presence_status
 from calls.models import Call
 from tests.factories import HostFactory, UserFactory
 from tests.helpers import assert_error, balance, fund
-from wallet.services import wallet_adjust
+from wallet.ledger.services import wallet_adjust
 
 pytestmark = pytest.mark.django_db
 

@@ -21,8 +21,7 @@ from calls.services import (
 )
 from tests.factories import HostFactory, UserFactory
 from videochat.errors import ApplicationError
-from wallet.selectors import wallet_of_user
-from wallet.services import wallet_adjust
+from wallet.ledger.services import wallet_adjust, wallet_of_user
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(60)]
 

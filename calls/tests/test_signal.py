@@ -12,7 +12,7 @@ from videochat.gateway.testing import (
     device,
     sync_thread_connections_closed,  # noqa: F401
 )
-from wallet.services import wallet_adjust
+from wallet.ledger.services import wallet_adjust
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

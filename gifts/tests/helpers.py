@@ -2,8 +2,8 @@
 
 from django.db.models import Sum
 
-from wallet.models import Wallet, WalletKind
-from wallet.reconcile import ledger_check
+from wallet.ledger.models import Wallet, WalletKind
+from wallet.ledger.reconcile import ledger_check
 
 GIFTS = "/api/v1/gifts"
 SEND = "/api/v1/gifts/send"

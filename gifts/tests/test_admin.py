@@ -3,8 +3,8 @@ import pytest
 from gifts.models import Gift
 from gifts.services import gift_send
 from tests.factories import GiftFactory, UserFactory
-from wallet.models import CoinPackage
-from wallet.services import wallet_adjust
+from wallet.ledger.services import wallet_adjust
+from wallet.purchases.models import CoinPackage
 
 
 @pytest.fixture

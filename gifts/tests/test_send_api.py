@@ -10,7 +10,7 @@ from gifts.models import GiftSend
 from gifts.tests.helpers import SEND, assert_ledger_reconciles, platform_revenue
 from tests.factories import ActiveCallFactory, CallFactory, GiftFactory, HostFactory, UserFactory
 from tests.helpers import assert_error, balance, fund
-from wallet.models import Entry, Transaction, TransactionKind
+from wallet.ledger.models import Entry, Transaction, TransactionKind
 
 pytestmark = pytest.mark.django_db
 

@@ -14,7 +14,7 @@ from tests.fixtures import access_token_for
 from tests.helpers import balance, fund
 from tests.threads import all_at_once
 from videochat.errors import InsufficientFunds
-from wallet.models import Transaction, TransactionKind
+from wallet.ledger.models import Transaction, TransactionKind
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(60)]
 

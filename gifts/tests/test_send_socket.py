@@ -16,7 +16,7 @@ from videochat.gateway.testing import (
     open_socket,
     sync_thread_connections_closed,  # noqa: F401
 )
-from wallet.models import Transaction, TransactionKind
+from wallet.ledger.models import Transaction, TransactionKind
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -6,7 +6,7 @@ from django.core.management import call_command
 from accounts.models import Role, User
 from gifts.models import Gift
 from videochat.management.commands.seed_demo import DEMO_PASSWORD
-from wallet.models import CoinPackage
+from wallet.purchases.models import CoinPackage
 
 
 def seed() -> str:

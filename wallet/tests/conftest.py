@@ -11,11 +11,11 @@ from django.test import Client
 from accounts.models import User
 from tests.factories import UserFactory
 from tests.helpers import fund
-from wallet.models import Withdrawal
-from wallet.payout_providers import SandboxPayoutProvider
 from wallet.tests.purchase_helpers import SANDBOX_SECRET
 from wallet.tests.withdrawal_helpers import make_staff, pin_withdrawal_rules
-from wallet.withdrawals import withdrawal_approve, withdrawal_request
+from wallet.withdrawals.models import Withdrawal
+from wallet.withdrawals.providers import SandboxPayoutProvider
+from wallet.withdrawals.services import withdrawal_approve, withdrawal_request
 
 
 @pytest.fixture

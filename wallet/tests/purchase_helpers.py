@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import User
 from tests.factories import CoinPackageFactory
-from wallet.models import Purchase
+from wallet.purchases.models import Purchase
 
 SANDBOX_SECRET = "test-sandbox-secret"
 WEBHOOK = "/api/v1/payments/webhook/sandbox"

@@ -6,8 +6,8 @@ from django.test import Client
 
 from accounts.models import User
 from tests.factories import UserFactory
-from wallet.models import Entry, Transaction
-from wallet.services import wallet_adjust, wallet_ensure
+from wallet.ledger.models import Entry, Transaction
+from wallet.ledger.services import wallet_adjust, wallet_ensure
 
 pytestmark = pytest.mark.django_db
 

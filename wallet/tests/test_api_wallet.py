@@ -13,8 +13,14 @@ from accounts.models import User
 from tests.helpers import assert_error
 from videochat.gateway.testing import open_socket, sync_thread_connections_closed  # noqa: F401
 from videochat.pagination import cursor_encode
-from wallet.models import EntryType, TransactionKind, Wallet
-from wallet.services import Leg, TransferResult, wallet_adjust, wallet_ensure, wallet_transfer
+from wallet.ledger.models import EntryType, TransactionKind, Wallet
+from wallet.ledger.services import (
+    Leg,
+    TransferResult,
+    wallet_adjust,
+    wallet_ensure,
+    wallet_transfer,
+)
 
 WALLET = "/api/v1/wallet"
 HISTORY = "/api/v1/wallet/transactions"

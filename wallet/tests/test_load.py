@@ -20,9 +20,15 @@ from django.db import connection
 
 from tests.factories import HostFactory, UserFactory
 from videochat.errors import InsufficientFunds
-from wallet.models import EntryType, TransactionKind, Wallet, WalletKind
-from wallet.reconcile import ledger_check
-from wallet.services import Leg, system_wallet_id, wallet_adjust, wallet_ensure, wallet_transfer
+from wallet.ledger.models import EntryType, TransactionKind, Wallet, WalletKind
+from wallet.ledger.reconcile import ledger_check
+from wallet.ledger.services import (
+    Leg,
+    system_wallet_id,
+    wallet_adjust,
+    wallet_ensure,
+    wallet_transfer,
+)
 
 pytestmark = [pytest.mark.load, pytest.mark.django_db(transaction=True)]
 

@@ -9,13 +9,14 @@ import pytest
 from django.test import Client
 from rest_framework.test import APIClient
 
+import wallet.purchases.admin  # noqa: F401  (see test_the_admin_is_autodiscovered)
 from accounts.models import User
 from tests.factories import CoinPackageFactory, UserFactory
 from tests.helpers import assert_error
 from tests.servers import run_python
 from tests.threads import all_at_once
-from wallet import admin_purchases  # noqa: F401  (see test_the_admin_is_autodiscovered)
-from wallet.models import CoinPackage, PaymentEvent, Purchase, Transaction
+from wallet.ledger.models import Transaction
+from wallet.purchases.models import CoinPackage, PaymentEvent, Purchase
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("payment_sandbox")]
 
@@ -247,11 +248,12 @@ def test_staff_find_purchases_and_events_but_cannot_edit_them(
 
 @pytest.mark.slow
 def test_the_admin_is_autodiscovered():
-    # Django loads only wallet/admin.py: it must import admin_purchases. A fresh process,
-    # because this module imports admin_purchases itself.
+    # Django loads only wallet/admin.py: it must import the purchases' admin. A fresh process,
+    # because this module imports that admin itself.
     check = (
         "import django; django.setup();"
-        "from django.contrib import admin; from wallet.models import PaymentEvent, Purchase;"
+        "from django.contrib import admin;"
+        "from wallet.purchases.models import PaymentEvent, Purchase;"
         "assert admin.site.is_registered(Purchase), 'Purchase is not in the admin';"
         "assert admin.site.is_registered(PaymentEvent), 'PaymentEvent is not in the admin'"
     )

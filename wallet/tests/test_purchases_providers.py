@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from wallet.payment_providers import (
+from wallet.purchases.providers import (
     BadSignature,
     MalformedWebhook,
     SandboxProvider,

@@ -16,15 +16,8 @@ from tests.factories import UserFactory
 from tests.helpers import assert_error, balance
 from tests.threads import all_at_once
 from videochat.gateway.testing import open_socket, sync_thread_connections_closed  # noqa: F401
-from wallet.models import (
-    CoinPackage,
-    Entry,
-    PaymentEvent,
-    Purchase,
-    Transaction,
-    Wallet,
-    WalletKind,
-)
+from wallet.ledger.models import Entry, Transaction, Wallet, WalletKind
+from wallet.purchases.models import CoinPackage, PaymentEvent, Purchase
 from wallet.tests.purchase_helpers import WEBHOOK, buy, event, sign
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("payment_sandbox")]
@@ -168,7 +161,7 @@ def test_concurrent_deliveries_credit_once():
     ids=["someone-else-s", "missing", "zeros"],
 )
 def test_a_bad_signature_is_refused_recorded_and_logged(alice, purchase, signature, caplog):
-    with caplog.at_level(logging.WARNING, logger="wallet.purchases"):
+    with caplog.at_level(logging.WARNING, logger="wallet.purchases.services"):
         response = deliver(event(purchase), signature=signature)
 
     error = assert_error(response, 400, "validation_error")
@@ -203,7 +196,7 @@ def test_a_body_signed_with_another_secret_is_refused(alice, purchase):
     ids=["not-json", "no-ref", "no-currency", "nul-byte"],
 )
 def test_a_signed_malformed_body_is_refused_and_recorded(alice, purchase, body, caplog):
-    with caplog.at_level(logging.WARNING, logger="wallet.purchases"):
+    with caplog.at_level(logging.WARNING, logger="wallet.purchases.services"):
         response = deliver(body)
 
     error = assert_error(response, 400, "validation_error")
@@ -222,7 +215,7 @@ def test_a_signed_malformed_body_is_refused_and_recorded(alice, purchase, body, 
     ids=["less", "more", "currency"],
 )
 def test_a_success_for_another_amount_credits_nothing(alice, purchase, fields, caplog):
-    with caplog.at_level(logging.WARNING, logger="wallet.purchases"):
+    with caplog.at_level(logging.WARNING, logger="wallet.purchases.services"):
         response = deliver(event(purchase, **fields))
 
     assert response.status_code == 200
@@ -234,7 +227,7 @@ def test_a_success_for_another_amount_credits_nothing(alice, purchase, fields, c
 
 
 def test_an_unknown_reference_is_recorded_and_answered_200(alice, purchase, caplog):
-    with caplog.at_level(logging.WARNING, logger="wallet.purchases"):
+    with caplog.at_level(logging.WARNING, logger="wallet.purchases.services"):
         response = deliver(event(purchase, provider_ref="sandbox_nobody"))
 
     assert response.status_code == 200

@@ -10,7 +10,7 @@ import pytest
 from django.test import Client
 
 from tests.helpers import assert_error
-from wallet.models import PaymentEvent, Purchase
+from wallet.purchases.models import PaymentEvent, Purchase
 from wallet.tests.purchase_helpers import WEBHOOK, buy, event, sign
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("payment_sandbox")]
@@ -38,7 +38,7 @@ def forged(n: int) -> bytes:
 
 def test_forged_deliveries_get_429_while_valid_ones_from_the_same_address_pass(alice, caplog):
     purchase = buy(alice)
-    with caplog.at_level(logging.WARNING, logger="wallet.purchases"):
+    with caplog.at_level(logging.WARNING, logger="wallet.purchases.services"):
         for n in range(LIMIT):
             assert post(forged(n), "0" * 64).status_code == 400
         limited = post(forged(LIMIT), "0" * 64)

@@ -9,10 +9,10 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
 
-from wallet.models import Entry, EntryType, Transaction, TransactionKind, Wallet
-from wallet.reconcile import ledger_check
-from wallet.services import Leg, wallet_adjust, wallet_ensure, wallet_transfer
-from wallet.tasks import ledger_reconcile
+from wallet.ledger.models import Entry, EntryType, Transaction, TransactionKind, Wallet
+from wallet.ledger.reconcile import ledger_check
+from wallet.ledger.services import Leg, wallet_adjust, wallet_ensure, wallet_transfer
+from wallet.ledger.tasks import ledger_reconcile
 
 
 @pytest.fixture
@@ -156,6 +156,6 @@ def test_outside_a_transaction_it_checks_one_read_only_snapshot(ledger):
 def test_the_daily_task_reports_a_broken_ledger(caplog):
     assert ledger_reconcile()["ok"] is True
     Wallet.objects.filter(pk=1).update(balance=5)
-    with caplog.at_level("ERROR", logger="wallet.tasks"):
+    with caplog.at_level("ERROR", logger="wallet.ledger.tasks"):
         assert ledger_reconcile()["ok"] is False
     assert "DOES NOT RECONCILE" in caplog.text

@@ -7,8 +7,8 @@ from django_redis import get_redis_connection
 
 from tests.helpers import wallet_balance
 from videochat.errors import IdempotencyMismatch, InsufficientFunds
-from wallet.models import Entry, EntryType, Transaction, TransactionKind, Wallet, WalletKind
-from wallet.services import (
+from wallet.ledger.models import Entry, EntryType, Transaction, TransactionKind, Wallet, WalletKind
+from wallet.ledger.services import (
     Leg,
     TransferResult,
     system_wallet_id,

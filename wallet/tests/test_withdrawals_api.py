@@ -10,15 +10,16 @@ from django.utils import timezone
 from accounts.models import Report, User
 from tests.factories import HostFactory
 from tests.helpers import assert_error, balance, fund
-from wallet.models import Entry, Transaction, Wallet, WalletKind, Withdrawal
-from wallet.services import wallet_ensure
+from wallet.ledger.models import Entry, Transaction, Wallet, WalletKind
+from wallet.ledger.services import wallet_ensure
 from wallet.tests.withdrawal_helpers import (
     AUTO_APPROVE_MAX,
     MAX_COINS,
     MIN_COINS,
     WITHDRAWALS,
 )
-from wallet.withdrawals import withdrawal_reject, withdrawal_request
+from wallet.withdrawals.models import Withdrawal
+from wallet.withdrawals.services import withdrawal_reject, withdrawal_request
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("withdrawal_rules")]
 

@@ -19,17 +19,18 @@ from accounts.models import User
 from tests.helpers import balance, fund
 from tests.servers import running_servers
 from videochat.errors import Conflict
-from wallet.models import Transaction, Wallet, WalletKind, Withdrawal
-from wallet.payout_providers import PROVIDERS, PayoutRequest, SandboxPayoutProvider
-from wallet.services import wallet_ensure
-from wallet.tasks import withdrawals_process
+from wallet.ledger.models import Transaction, Wallet, WalletKind
+from wallet.ledger.services import wallet_ensure
 from wallet.tests.withdrawal_helpers import WITHDRAWALS, make_staff, system_total
-from wallet.withdrawals import (
+from wallet.withdrawals.models import Withdrawal
+from wallet.withdrawals.providers import PROVIDERS, PayoutRequest, SandboxPayoutProvider
+from wallet.withdrawals.services import (
     withdrawal_approve,
     withdrawal_pay,
     withdrawal_reject,
     withdrawal_request,
 )
+from wallet.withdrawals.tasks import withdrawals_process
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),

@@ -16,9 +16,7 @@ from tests.factories import HostFactory
 from tests.helpers import balance, fund
 from videochat.errors import Conflict, ValidationFailed
 from videochat.gateway.testing import open_socket, sync_thread_connections_closed  # noqa: F401
-from wallet.models import Entry, Transaction, WalletKind, Withdrawal
-from wallet.payout_providers import sandbox_payouts_failing
-from wallet.tasks import withdrawals_process
+from wallet.ledger.models import Entry, Transaction, WalletKind
 from wallet.tests.withdrawal_helpers import (
     ADMIN,
     WITHDRAWALS,
@@ -27,7 +25,9 @@ from wallet.tests.withdrawal_helpers import (
     pin_withdrawal_rules,
     system_total,
 )
-from wallet.withdrawals import (
+from wallet.withdrawals.models import Withdrawal
+from wallet.withdrawals.providers import sandbox_payouts_failing
+from wallet.withdrawals.services import (
     PAYOUT_MAX_ATTEMPTS,
     withdrawal_approve,
     withdrawal_pay,
@@ -35,6 +35,7 @@ from wallet.withdrawals import (
     withdrawal_reject,
     withdrawal_request,
 )
+from wallet.withdrawals.tasks import withdrawals_process
 
 pytestmark = [
     pytest.mark.django_db,

@@ -7,22 +7,27 @@ from asgiref.sync import sync_to_async
 from django.contrib.auth.models import Permission
 from django.test import Client
 
-import wallet.admin_withdrawals  # noqa: F401  (see test_the_admin_is_autodiscovered)
+import wallet.withdrawals.admin  # noqa: F401  (see test_the_admin_is_autodiscovered)
 from tests.factories import HostFactory, UserFactory
 from tests.helpers import balance, fund
 from tests.servers import run_python
 from videochat.errors import Conflict, PermissionDenied, ValidationFailed
 from videochat.gateway.testing import open_socket, sync_thread_connections_closed  # noqa: F401
-from wallet.models import Entry, Transaction, WalletKind, Withdrawal
-from wallet.payout_providers import PayoutRequest, SandboxPayoutProvider, sandbox_payouts_failing
-from wallet.tasks import withdrawals_process
+from wallet.ledger.models import Entry, Transaction, WalletKind
 from wallet.tests.withdrawal_helpers import ADMIN, act, make_staff, system_total
-from wallet.withdrawals import (
+from wallet.withdrawals.models import Withdrawal
+from wallet.withdrawals.providers import (
+    PayoutRequest,
+    SandboxPayoutProvider,
+    sandbox_payouts_failing,
+)
+from wallet.withdrawals.services import (
     withdrawal_approve,
     withdrawal_pay,
     withdrawal_reject,
     withdrawal_request,
 )
+from wallet.withdrawals.tasks import withdrawals_process
 
 # sandbox_requests (wallet/tests/conftest.py) clears the sandbox's record around each test.
 pytestmark = [
@@ -168,11 +173,11 @@ def test_the_list_filters_by_status_and_finds_by_email(finance, pending, staff):
 
 @pytest.mark.slow
 def test_the_admin_is_autodiscovered():
-    # Django loads only wallet/admin.py: it must import admin_withdrawals. A fresh process,
-    # because this module imports admin_withdrawals itself.
+    # Django loads only wallet/admin.py: it must import the withdrawals' admin. A fresh process,
+    # because this module imports that admin itself.
     check = (
         "import django; django.setup();"
-        "from django.contrib import admin; from wallet.models import Withdrawal;"
+        "from django.contrib import admin; from wallet.withdrawals.models import Withdrawal;"
         "assert admin.site.is_registered(Withdrawal), 'Withdrawal is not in the admin'"
     )
     result = run_python(check)

@@ -7,7 +7,8 @@ from django.db.models import Sum
 from django.test import Client
 
 from accounts.models import User
-from wallet.models import Wallet, WalletKind, Withdrawal
+from wallet.ledger.models import Wallet, WalletKind
+from wallet.withdrawals.models import Withdrawal
 
 WITHDRAWALS = "/api/v1/withdrawals"
 ADMIN = "/admin/wallet/withdrawal/"

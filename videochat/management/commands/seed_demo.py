@@ -9,8 +9,8 @@ from django.db import transaction
 
 from accounts.models import Gender, Role, User
 from gifts.models import Gift
-from wallet.models import CoinPackage
-from wallet.services import wallet_adjust, wallet_ensure
+from wallet.ledger.services import wallet_adjust, wallet_ensure
+from wallet.purchases.models import CoinPackage
 
 DEMO_PASSWORD = "demo-pass-123"  # noqa: S105 - printed on purpose: demo logins only
 

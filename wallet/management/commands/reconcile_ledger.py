@@ -5,7 +5,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from wallet.reconcile import ledger_check
+from wallet.ledger.reconcile import ledger_check
 
 
 class Command(BaseCommand):

@@ -5,7 +5,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from wallet.models import Withdrawal
+from wallet.withdrawals.models import Withdrawal
 
 # --- In ------------------------------------------------------------------------------------
 
@@ -20,7 +20,7 @@ class CoinsField(serializers.IntegerField):
         return super().to_internal_value(data)
 
 
-class WithdrawalCreateSerializer(serializers.Serializer):
+class WithdrawalCreateSerializer(serializers.Serializer[dict[str, Any]]):
     coins = CoinsField(
         help_text="Whole coins to cash out, within the server's minimum and maximum."
     )

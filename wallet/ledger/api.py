@@ -12,9 +12,10 @@ from rest_framework.views import APIView
 from videochat.openapi import error_responses
 from videochat.pagination import NewestFirstPagination
 from videochat.views import caller
-from wallet.models import Entry
-from wallet.selectors import wallet_entries, wallet_of_user
-from wallet.serializers import EntryFilterSerializer, EntrySerializer, WalletSerializer
+from wallet.ledger.models import Entry
+from wallet.ledger.selectors import wallet_entries
+from wallet.ledger.serializers import EntryFilterSerializer, EntrySerializer, WalletSerializer
+from wallet.ledger.services import wallet_of_user
 
 
 class WalletApi(APIView):

@@ -1,14 +1,22 @@
-"""Admin for purchases and webhook deliveries: finance and support read them here. Read-only,
-superusers included: a purchase's status and credit change only through the signed webhook
-(wallet.purchases), never by a hand edit that the ledger would not match."""
+"""Admin for coin packages (staff edit them), purchases and webhook deliveries (finance and
+support read them here). Purchases and deliveries are read-only, superusers included: a
+purchase's status and credit change only through the signed webhook
+(wallet.purchases.services), never by a hand edit that the ledger would not match."""
 
 from django.contrib import admin
 
 from adminpanel.readonly import StaffReadOnly
-from wallet.models import PaymentEvent, Purchase
+from wallet.purchases.models import CoinPackage, PaymentEvent, Purchase
 
 
-class PaymentEventInline(StaffReadOnly, admin.TabularInline):
+@admin.register(CoinPackage)
+class CoinPackageAdmin(admin.ModelAdmin[CoinPackage]):
+    list_display = ["coins", "price", "currency", "is_active", "position"]
+    list_editable = ["price", "is_active", "position"]
+    list_filter = ["is_active", "currency"]
+
+
+class PaymentEventInline(StaffReadOnly, admin.TabularInline[PaymentEvent, Purchase]):
     model = PaymentEvent
     fields = ["received_at", "event_type", "outcome"]
     readonly_fields = ["received_at", "event_type", "outcome"]
@@ -17,7 +25,7 @@ class PaymentEventInline(StaffReadOnly, admin.TabularInline):
 
 
 @admin.register(Purchase)
-class PurchaseAdmin(StaffReadOnly, admin.ModelAdmin):
+class PurchaseAdmin(StaffReadOnly, admin.ModelAdmin[Purchase]):
     list_display = [
         "id",
         "user",
@@ -38,7 +46,7 @@ class PurchaseAdmin(StaffReadOnly, admin.ModelAdmin):
 
 
 @admin.register(PaymentEvent)
-class PaymentEventAdmin(StaffReadOnly, admin.ModelAdmin):
+class PaymentEventAdmin(StaffReadOnly, admin.ModelAdmin[PaymentEvent]):
     list_display = ["id", "received_at", "provider", "event_type", "provider_ref", "outcome"]
     list_filter = ["outcome", "provider", "event_type"]
     search_fields = ["=provider_ref", "=purchase__id"]

@@ -5,7 +5,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from wallet.models import USER_ENTRY_TYPES, Entry, Wallet
+from wallet.ledger.models import USER_ENTRY_TYPES, Entry, Wallet
 
 # The `type` names of API.md: system wallets' entry types never show on a user's wallet.
 CONTRACT_ENTRY_TYPES = [str(entry_type) for entry_type in USER_ENTRY_TYPES]
@@ -13,7 +13,7 @@ CONTRACT_ENTRY_TYPES = [str(entry_type) for entry_type in USER_ENTRY_TYPES]
 # --- In ------------------------------------------------------------------------------------
 
 
-class EntryFilterSerializer(serializers.Serializer):
+class EntryFilterSerializer(serializers.Serializer[dict[str, Any]]):
     """The query of GET /wallet/transactions (cursor and limit belong to the paginator)."""
 
     type = serializers.ChoiceField(
@@ -32,7 +32,7 @@ class WalletSerializer(serializers.ModelSerializer[Wallet]):
         fields = ["balance", "updated_at"]
 
 
-class EntryDetailsSerializer(serializers.Serializer):
+class EntryDetailsSerializer(serializers.Serializer[dict[str, Any]]):
     """Facts about an entry a client may show. Each key is present only when it applies."""
 
     gift_id = serializers.IntegerField(required=False)

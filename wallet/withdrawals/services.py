@@ -18,14 +18,14 @@ only gets that far when the host has no open withdrawal.
 """
 
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from accounts.models import Report, User
+from accounts.models import User
 from videochat.errors import (
     Conflict,
     IdempotencyMismatch,
@@ -34,18 +34,24 @@ from videochat.errors import (
     ValidationFailed,
 )
 from videochat.gateway.notify import notify
-from wallet.models import EntryType, Transaction, TransactionKind, WalletKind, Withdrawal
-from wallet.payout_providers import PayoutRequest, payout_provider
-from wallet.serializers_withdrawals import WithdrawalSerializer
-from wallet.services import Leg, system_wallet_id, wallet_ensure, wallet_transfer
+from wallet.ledger.models import EntryType, Transaction, TransactionKind, WalletKind
+from wallet.ledger.services import (
+    Leg,
+    reference_id_reserve,
+    system_wallet_id,
+    wallet_ensure,
+    wallet_transfer,
+)
+from wallet.withdrawals.models import Withdrawal
+from wallet.withdrawals.providers import PayoutRequest, payout_provider
+from wallet.withdrawals.selectors import host_in_good_standing
+from wallet.withdrawals.serializers import WithdrawalSerializer
 
 logger = logging.getLogger(__name__)
 
 # Failed payout attempts after which the sweep gives up: the withdrawal becomes `failed`,
 # for staff to refund or retry (admin actions).
 PAYOUT_MAX_ATTEMPTS = 5
-# A rejection this recent takes a host out of good standing (no auto-approval).
-RECENT_REJECTION_DAYS = 30
 # Payouts one sweep attempts; the next tick (a minute later) takes the rest.
 PAYOUT_BATCH = 100
 
@@ -134,7 +140,7 @@ def _request_open(*, user: User, coins: int, client_hold_key: str | None) -> Wit
         # A friendly early answer; the unique index is what holds under races.
         if Withdrawal.objects.filter(user=user, status__in=Withdrawal.OPEN_STATUSES).exists():
             raise _already_open(user)
-        withdrawal_id = _next_withdrawal_id()
+        withdrawal_id = reference_id_reserve(model=Withdrawal)
         hold_key = client_hold_key or f"withdrawal:{withdrawal_id}:hold"
         hold_wallet = system_wallet_id(kind=WalletKind.WITHDRAWAL_HOLD, key=hold_key)
         hold = wallet_transfer(
@@ -159,35 +165,10 @@ def _request_open(*, user: User, coins: int, client_hold_key: str | None) -> Wit
         )
 
 
-def _next_withdrawal_id() -> int:
-    # The hold transaction is written before the withdrawal row (which points to it) and
-    # names the withdrawal in its reference, so the id is drawn from the sequence first.
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT nextval(pg_get_serial_sequence(%s, 'id'))", [Withdrawal._meta.db_table]
-        )
-        (withdrawal_id,) = cursor.fetchone()
-    return int(withdrawal_id)
-
-
 def _auto_approves(*, user: User, coins: int, now: datetime) -> bool:
     # A limit of 0 turns auto-approval off: every request is at least one coin.
     limit = settings.WITHDRAWAL_AUTO_APPROVE_MAX_COINS
     return coins <= limit and host_in_good_standing(user=user, now=now)
-
-
-def host_in_good_standing(*, user: User, now: datetime) -> bool:
-    """Trusted for auto-approval: the account is older than WITHDRAWAL_GOOD_STANDING_DAYS,
-    no report against her is open, and no withdrawal of hers was rejected lately."""
-    if user.created_at > now - timedelta(days=settings.WITHDRAWAL_GOOD_STANDING_DAYS):
-        return False
-    if Report.objects.filter(reported=user, status=Report.Status.OPEN).exists():
-        return False
-    return not Withdrawal.objects.filter(
-        user=user,
-        status=Withdrawal.Status.REJECTED,
-        reviewed_at__gte=now - timedelta(days=RECENT_REJECTION_DAYS),
-    ).exists()
 
 
 # --- Review (staff) --------------------------------------------------------------------------

@@ -14,15 +14,15 @@ from rest_framework.views import APIView
 from videochat.errors import PayloadTooLarge
 from videochat.openapi import error_responses
 from videochat.views import caller, idempotency_key
-from wallet.models import CoinPackage
-from wallet.purchases import payment_webhook_receive, purchase_create
-from wallet.serializers_purchases import (
+from wallet.purchases.models import CoinPackage
+from wallet.purchases.serializers import (
     CoinPackageSerializer,
     PaymentWebhookResultSerializer,
     PurchaseCheckoutSerializer,
     PurchaseCreateSerializer,
     SandboxWebhookEventSerializer,
 )
+from wallet.purchases.services import payment_webhook_receive, purchase_create
 
 
 class CoinPackagesApi(APIView):

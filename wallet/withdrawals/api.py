@@ -10,9 +10,9 @@ from rest_framework.response import Response
 from videochat.openapi import error_responses
 from videochat.pagination import NewestFirstPagination
 from videochat.views import caller, idempotency_key
-from wallet.models import Withdrawal
-from wallet.serializers_withdrawals import WithdrawalCreateSerializer, WithdrawalSerializer
-from wallet.withdrawals import withdrawal_request
+from wallet.withdrawals.models import Withdrawal
+from wallet.withdrawals.serializers import WithdrawalCreateSerializer, WithdrawalSerializer
+from wallet.withdrawals.services import withdrawal_request
 
 
 class WithdrawalsApi(GenericAPIView[Withdrawal]):

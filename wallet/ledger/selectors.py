@@ -1,14 +1,9 @@
-"""Reads of the ledger."""
+"""Reads of the ledger; they never write (the wallet a user may not have yet is
+`wallet.ledger.services.wallet_of_user`)."""
 
 from django.db.models import QuerySet, Subquery
 
-from wallet.models import Entry, EntryType, Wallet
-from wallet.services import wallet_ensure
-
-
-def wallet_of_user(*, user_id: int) -> Wallet:
-    """The user's wallet (created on first need for users made outside registration)."""
-    return Wallet.objects.get(pk=wallet_ensure(user_id=user_id))
+from wallet.ledger.models import Entry, EntryType, Wallet
 
 
 def wallet_entries(*, user_id: int, type: EntryType | None = None) -> QuerySet[Entry]:

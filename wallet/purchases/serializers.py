@@ -1,9 +1,12 @@
 """Bodies of the purchase endpoints (API.md, Wallet)."""
 
+from typing import Any
+
 from rest_framework import serializers
 
-from wallet.models import CoinPackage, PaymentEvent, Purchase
-from wallet.payment_providers import PAYMENT_FAILED, PAYMENT_SUCCEEDED
+from wallet.purchases.models import CoinPackage, PaymentEvent, Purchase
+from wallet.purchases.providers import PAYMENT_FAILED, PAYMENT_SUCCEEDED
+from wallet.purchases.services import PurchaseStarted
 
 
 class CoinPackageSerializer(serializers.ModelSerializer[CoinPackage]):
@@ -16,7 +19,7 @@ class CoinPackageSerializer(serializers.ModelSerializer[CoinPackage]):
         }
 
 
-class PurchaseCreateSerializer(serializers.Serializer):
+class PurchaseCreateSerializer(serializers.Serializer[dict[str, Any]]):
     package_id = serializers.IntegerField(min_value=1)
     provider = serializers.CharField(
         required=False,
@@ -26,7 +29,7 @@ class PurchaseCreateSerializer(serializers.Serializer):
     )
 
 
-class PurchaseCheckoutSerializer(serializers.Serializer):
+class PurchaseCheckoutSerializer(serializers.Serializer[PurchaseStarted]):
     """A `PurchaseStarted`: the purchase and how to pay for it."""
 
     id = serializers.IntegerField(source="purchase.id")
@@ -42,8 +45,8 @@ class PurchaseCheckoutSerializer(serializers.Serializer):
     )
 
 
-# Documentation only: the webhook verifies and reads the raw bytes (wallet.payment_providers).
-class SandboxWebhookEventSerializer(serializers.Serializer):
+# Documentation only: the webhook verifies and reads the raw bytes (wallet.purchases.providers).
+class SandboxWebhookEventSerializer(serializers.Serializer[dict[str, Any]]):
     """The sandbox provider's event. Real providers post their own format to their own
     `{provider}` path."""
 
@@ -67,7 +70,7 @@ _ANSWERED_OUTCOMES = [
 ]
 
 
-class PaymentWebhookResultSerializer(serializers.Serializer):
+class PaymentWebhookResultSerializer(serializers.Serializer[dict[str, Any]]):
     status = serializers.ChoiceField(
         choices=[str(outcome) for outcome in _ANSWERED_OUTCOMES],
         help_text="What the delivery did: `credited` (coins added), `duplicate` (seen before), "

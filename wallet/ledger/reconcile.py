@@ -13,7 +13,7 @@ from typing import Any
 
 from django.db import connection, transaction
 
-from wallet.models import ISSUING_KINDS
+from wallet.ledger.models import ISSUING_KINDS
 
 # How many bad wallets and bad transactions a report names; counts are always complete.
 NAMED_LIMIT = 100

@@ -1,6 +1,6 @@
 """Staff's side of withdrawals: review the queue, approve, reject with a refund, and settle
 payouts that failed (refund them after a confirmation page, or send them back to the sweep).
-Every change goes through the services in `wallet.withdrawals`; nothing here edits a
+Every change goes through the services in `wallet.withdrawals.services`; nothing here edits a
 withdrawal or a balance directly."""
 
 from collections.abc import Callable
@@ -14,8 +14,8 @@ from django.template.response import TemplateResponse
 
 from accounts.models import User
 from videochat.errors import ApplicationError
-from wallet.models import Withdrawal
-from wallet.withdrawals import (
+from wallet.withdrawals.models import Withdrawal
+from wallet.withdrawals.services import (
     REASON_MAX,
     withdrawal_approve,
     withdrawal_payout_retry,
@@ -39,7 +39,9 @@ class PayoutFailingFilter(admin.SimpleListFilter):
     title = "payout"
     parameter_name = "payout"
 
-    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+    def lookups(
+        self, request: HttpRequest, model_admin: admin.ModelAdmin[Withdrawal]
+    ) -> list[tuple[str, str]]:
         # Those that gave up are the status `failed`.
         return [("failing", "Failing (the sweep retries)")]
 
@@ -52,7 +54,7 @@ class PayoutFailingFilter(admin.SimpleListFilter):
 
 
 @admin.register(Withdrawal)
-class WithdrawalAdmin(admin.ModelAdmin):
+class WithdrawalAdmin(admin.ModelAdmin[Withdrawal]):
     """Read-only rows with review actions. Reviewing moves money, so it takes the model's
     change permission (superusers, or a finance group), not merely a staff account."""
 

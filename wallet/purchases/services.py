@@ -28,15 +28,10 @@ from videochat.errors import (
     ValidationFailed,
 )
 from videochat.ratelimit import rate_limit_hit
-from wallet.models import (
-    CoinPackage,
-    EntryType,
-    PaymentEvent,
-    Purchase,
-    TransactionKind,
-    WalletKind,
-)
-from wallet.payment_providers import (
+from wallet.ledger.models import EntryType, TransactionKind, WalletKind
+from wallet.ledger.services import Leg, system_wallet_id, wallet_ensure, wallet_transfer
+from wallet.purchases.models import CoinPackage, PaymentEvent, Purchase
+from wallet.purchases.providers import (
     PAYMENT_FAILED,
     PAYMENT_SUCCEEDED,
     BadSignature,
@@ -46,7 +41,6 @@ from wallet.payment_providers import (
     WebhookEvent,
     payment_provider,
 )
-from wallet.services import Leg, system_wallet_id, wallet_ensure, wallet_transfer
 
 logger = logging.getLogger(__name__)
 

@@ -1,9 +1,9 @@
 """Payout providers: how the coins of a paid withdrawal leave the platform as money.
 
 A provider is an outside service (a bank, a payout API) behind one small interface, chosen by
-the `PAYOUT_PROVIDER` setting. `wallet.withdrawals` calls it outside any database transaction
-and sends the same idempotency key for every attempt of one withdrawal, so an adapter must
-pass that key to its provider (which then pays at most once per key) and raise
+the `PAYOUT_PROVIDER` setting. `wallet.withdrawals.services` calls it outside any database
+transaction and sends the same idempotency key for every attempt of one withdrawal, so an
+adapter must pass that key to its provider (which then pays at most once per key) and raise
 `PayoutFailed` whenever it cannot confirm that the payout went out.
 
 `sandbox` is the built-in stand-in for development and tests: it pays instantly, and tests

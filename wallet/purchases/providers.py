@@ -3,7 +3,7 @@ with a sandbox implementation that tests use).
 
 A provider does two things: it tells the client how to pay for a purchase (the checkout), and
 it turns the provider's signed webhook deliveries into `WebhookEvent`s. Everything else (which
-purchase, whether to credit, how often) is decided once, in `wallet.purchases`, for every
+purchase, whether to credit, how often) is decided once, in `wallet.purchases.services`, for every
 provider alike. Adding a real provider is described in docs/payments.md.
 """
 
@@ -20,7 +20,7 @@ from typing import Any, ClassVar, NoReturn
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from wallet.models import PaymentEvent, Purchase
+from wallet.purchases.models import PaymentEvent, Purchase
 
 # The event types the purchase services act on; a provider translates its own names into these
 # (Stripe's `payment_intent.succeeded` becomes PAYMENT_SUCCEEDED). Other types are recorded
