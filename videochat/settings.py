@@ -5,6 +5,7 @@ import os
 from datetime import timedelta
 from pathlib import Path
 
+import django_stubs_ext
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from dotenv import load_dotenv
@@ -19,6 +20,10 @@ from videochat.env import (
     env_str,
     env_url,
 )
+
+# Lets the classes django-stubs types as generics be subscripted at run time too
+# (admin.ModelAdmin[Gift], forms.ModelForm[User]).
+django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
