@@ -9,7 +9,7 @@ from accounts.models import Block, Report, User
 from accounts.services import email_normalize, report_close, user_deactivate
 
 
-class _EmailFormMixin(forms.ModelForm):
+class _EmailFormMixin(forms.ModelForm[User]):
     """E-mails are stored lower-case and unique regardless of case, like at registration."""
 
     def clean_email(self) -> str:
@@ -20,13 +20,13 @@ class _EmailFormMixin(forms.ModelForm):
         return email
 
 
-class UserAddForm(_EmailFormMixin, AdminUserCreationForm):
+class UserAddForm(_EmailFormMixin, AdminUserCreationForm[User]):
     class Meta:
         model = User
         fields = ("email", "name", "gender", "role")
 
 
-class UserChangeAdminForm(_EmailFormMixin, UserChangeForm):
+class UserChangeAdminForm(_EmailFormMixin, UserChangeForm[User]):
     class Meta:
         model = User
         fields = (
@@ -48,7 +48,7 @@ class UserChangeAdminForm(_EmailFormMixin, UserChangeForm):
 
 
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(DjangoUserAdmin[User]):
     """Django's UserAdmin (password hashing, the change-password page), keyed by e-mail.
     Deactivating (unticking "active", or the action) bans through user_deactivate, which
     cuts the user off everywhere; ticking "active" again only lets them log in anew."""
@@ -90,7 +90,7 @@ class UserAdmin(DjangoUserAdmin):
     )
 
     def save_model(
-        self, request: HttpRequest, obj: User, form: forms.ModelForm, change: bool
+        self, request: HttpRequest, obj: User, form: forms.ModelForm[User], change: bool
     ) -> None:
         super().save_model(request, obj, form, change)
         if change and "is_active" in form.changed_data and not obj.is_active:
@@ -106,7 +106,7 @@ class UserAdmin(DjangoUserAdmin):
 
 
 @admin.register(Block)
-class BlockAdmin(admin.ModelAdmin):
+class BlockAdmin(admin.ModelAdmin[Block]):
     list_display = ("blocker", "blocked", "created_at")
     list_select_related = ("blocker", "blocked")
     search_fields = ("blocker__email", "blocked__email")
@@ -115,7 +115,7 @@ class BlockAdmin(admin.ModelAdmin):
 
 
 @admin.register(Report)
-class ReportAdmin(admin.ModelAdmin):
+class ReportAdmin(admin.ModelAdmin[Report]):
     """Moderation queue. Reading and closing reports is every staff member's job, so any
     active staff account may, without a per-model permission; what the reporter wrote
     cannot be edited, and reports come only from users."""

@@ -24,7 +24,7 @@ socket_alive = blocking(presence_socket_alive)
 socket_closed = blocking(presence_socket_closed)
 
 
-class PresenceUpdateIn(serializers.Serializer):
+class PresenceUpdateIn(serializers.Serializer[dict[str, Any]]):
     status = serializers.ChoiceField(choices=["online", "away"], default="online")
     lat = serializers.FloatField(min_value=-90, max_value=90, required=False)
     lon = serializers.FloatField(min_value=-180, max_value=180, required=False)

@@ -126,8 +126,7 @@ def auth_token_refresh(*, refresh: str) -> TokenPair:
     gets a pair. Deactivated or deleted users get nothing. The new pair stays in the
     token's login session."""
     try:
-        # SimpleJWT's hint is too narrow: it takes the token as a string.
-        token = SessionRefreshToken(refresh)  # type: ignore[arg-type]
+        token = SessionRefreshToken(refresh)
     except TokenError as exc:
         raise NotAuthenticated("The token is invalid, expired or revoked.") from exc
     user = User.objects.filter(pk=token.get(jwt_settings.USER_ID_CLAIM), is_active=True).first()

@@ -5,7 +5,7 @@ from gifts.models import Gift, GiftSend
 
 
 @admin.register(Gift)
-class GiftAdmin(admin.ModelAdmin):
+class GiftAdmin(admin.ModelAdmin[Gift]):
     list_display = ["name", "icon", "cost_coins", "is_active", "position"]
     list_editable = ["cost_coins", "is_active", "position"]
     list_filter = ["is_active"]
@@ -13,7 +13,7 @@ class GiftAdmin(admin.ModelAdmin):
 
 
 @admin.register(GiftSend)
-class GiftSendAdmin(StaffReadOnly, admin.ModelAdmin):
+class GiftSendAdmin(StaffReadOnly, admin.ModelAdmin[GiftSend]):
     """Gifts sent. Every active staff member may read them; nobody edits them: a gift's coins
     are in the ledger, and the row changes only with them (gifts.services)."""
 

@@ -2,6 +2,8 @@
 transaction, and what comes in over REST and the socket. They check shapes only (no
 database): the service enforces the rules."""
 
+from typing import Any
+
 from rest_framework import serializers
 
 from accounts.models import User
@@ -56,7 +58,7 @@ class GiftSendSerializer(serializers.ModelSerializer[GiftSend]):
 # --- In -------------------------------------------------------------------------------------
 
 
-class GiftSendIn(serializers.Serializer):
+class GiftSendIn(serializers.Serializer[dict[str, Any]]):
     """POST /gifts/send (the Idempotency-Key comes as a header)."""
 
     to = serializers.IntegerField(min_value=1, help_text="The receiver's user id.")

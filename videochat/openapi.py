@@ -1,11 +1,13 @@
 """OpenAPI pieces every app's views share: the one error envelope (API.md, Conventions) and
 a helper that documents which error statuses an endpoint can answer with."""
 
+from typing import Any
+
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
 
 
-class ErrorBodySerializer(serializers.Serializer):
+class ErrorBodySerializer(serializers.Serializer[dict[str, Any]]):
     code = serializers.CharField(help_text="Stable snake_case code clients branch on.")
     message = serializers.CharField(help_text="Human-readable text; may change.")
     details = serializers.DictField(
@@ -13,7 +15,7 @@ class ErrorBodySerializer(serializers.Serializer):
     )
 
 
-class ErrorSerializer(serializers.Serializer):
+class ErrorSerializer(serializers.Serializer[dict[str, Any]]):
     """The body of every error response, whatever raised it."""
 
     error = ErrorBodySerializer()
