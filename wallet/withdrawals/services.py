@@ -43,9 +43,9 @@ from wallet.ledger.services import (
     wallet_transfer,
 )
 from wallet.withdrawals.models import Withdrawal
+from wallet.withdrawals.payloads import withdrawal_data
 from wallet.withdrawals.providers import PayoutRequest, payout_provider
 from wallet.withdrawals.selectors import host_in_good_standing
-from wallet.withdrawals.serializers import WithdrawalSerializer
 
 logger = logging.getLogger(__name__)
 
@@ -326,7 +326,7 @@ def _announce(withdrawal: Withdrawal) -> None:
     notify(
         withdrawal.user_id,
         "withdrawal:update",
-        {"withdrawal": WithdrawalSerializer(withdrawal).data},
+        {"withdrawal": withdrawal_data(withdrawal)},
     )
 
 
