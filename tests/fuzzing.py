@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from accounts.models import Block, Report, User
-from accounts.presence import presence_socket_alive
 from calls.models import Call
 from calls.services import call_accept, call_end, call_invite
 from chat.documents import Conversation, Message
@@ -15,7 +14,7 @@ from chat.services import message_send
 from gifts.models import GiftSend
 from gifts.services import gift_send
 from tests.factories import CoinPackageFactory, GiftFactory, HostFactory, UserFactory
-from tests.helpers import fund
+from tests.helpers import fund, online
 from wallet.ledger.models import Entry, Wallet
 from wallet.purchases.models import Purchase
 from wallet.withdrawals.models import Withdrawal
@@ -76,11 +75,6 @@ def rate_limited_problems(body: dict[str, Any], retry_after_header: str | None) 
     if retry_after_header is not None and retry_after_header != str(wait):
         problems.append(f"Retry-After {retry_after_header!r} != details.retry_after {wait!r}")
     return problems
-
-
-def online(user: User) -> None:
-    """As if the user had a socket open (what the gateway's connect hooks record)."""
-    presence_socket_alive(user_id=user.pk, socket_id=f"fuzz-socket-{user.pk}")
 
 
 @dataclass

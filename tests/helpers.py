@@ -1,8 +1,10 @@
-"""Helpers every app's tests share: the API's error shape, and coins in and out of wallets."""
+"""Helpers every app's tests share: the API's error shape, coins in and out of wallets, and
+users put online."""
 
 from typing import Any
 
 from accounts.models import User
+from accounts.presence import Location, presence_socket_alive
 from wallet.ledger.models import Wallet
 from wallet.ledger.services import wallet_adjust, wallet_of_user
 
@@ -41,3 +43,10 @@ def balance(user: User) -> int:
 def wallet_balance(wallet_id: int) -> int:
     """The balance of any wallet, a system wallet's shard included."""
     return Wallet.objects.get(pk=wallet_id).balance
+
+
+def online(*users: User, location: Location | None = None) -> None:
+    """As if each user had a socket open (what the gateway's connect hooks record), with
+    socket id `s<user id>`."""
+    for user in users:
+        presence_socket_alive(user_id=user.pk, socket_id=f"s{user.pk}", location=location)

@@ -7,15 +7,11 @@ from django_redis import get_redis_connection
 from accounts.models import Block, Gender
 from accounts.presence import presence_busy_set, presence_socket_alive, presence_socket_closed
 from tests.factories import HostFactory
-from tests.helpers import assert_error
+from tests.helpers import assert_error, online
 
 ONLINE = "/api/v1/presence/online"
 NEARBY = "/api/v1/presence/nearby"
 PARIS, LONDON, BERLIN = (48.8566, 2.3522), (51.5074, -0.1278), (52.52, 13.405)
-
-
-def online(user, location=None) -> None:
-    presence_socket_alive(user_id=user.pk, socket_id=f"s{user.pk}", location=location)
 
 
 def ids(body) -> list[int]:
@@ -113,9 +109,9 @@ def test_nearby_sorts_by_distance_with_distances(client_for, alice, bob, hana):
         location=(paris_profile.lat, paris_profile.lon),
         location_if_unset=True,
     )
-    online(hana, LONDON)
-    online(berliner, BERLIN)
-    online(bob, PARIS)  # a user: not a host
+    online(hana, location=LONDON)
+    online(berliner, location=BERLIN)
+    online(bob, location=PARIS)  # a user: not a host
 
     body = client_for(alice).get(NEARBY, near(PARIS, 500, role="host")).json()
     assert ids(body) == [paris_profile.pk, hana.pk]  # Berlin is 878 km away
@@ -130,7 +126,7 @@ def test_nearby_sorts_by_distance_with_distances(client_for, alice, bob, hana):
 
 
 def test_a_fresher_location_wins_over_the_profile(client_for, alice, hana):
-    online(hana, LONDON)
+    online(hana, location=LONDON)
     # Another device connects: its profile location does not move her back.
     presence_socket_alive(
         user_id=hana.pk, socket_id="tablet", location=PARIS, location_if_unset=True
@@ -144,7 +140,7 @@ def test_nearby_filters_blocks_gender_and_offline(client_for, alice, bob, hana):
     gone = HostFactory.create()
     crashed = HostFactory.create()
     for user in (bob, hana, male_host, gone, crashed):
-        online(user, PARIS)
+        online(user, location=PARIS)
     Block.objects.create(blocker=bob, blocked=alice)
     presence_socket_closed(user_id=gone.pk, socket_id=f"s{gone.pk}")
     # A crashed server's user: the key lapsed, the sweep has not run yet.
@@ -159,7 +155,7 @@ def test_nearby_filters_blocks_gender_and_offline(client_for, alice, bob, hana):
 def test_nearby_pages_by_distance(client_for, alice):
     hosts = HostFactory.create_batch(3)
     for step, host in enumerate(hosts):
-        online(host, (PARIS[0] + step * 0.1, PARIS[1]))
+        online(host, location=(PARIS[0] + step * 0.1, PARIS[1]))
     seen, cursor = [], None
     while True:
         query = near(PARIS, 100, limit=1, **({"cursor": cursor} if cursor else {}))
@@ -187,7 +183,7 @@ def test_profile_location_moves_an_online_user(
 
 
 def test_the_poles_are_searchable(client_for, alice, hana):
-    online(hana, (90, 0))
+    online(hana, location=(90, 0))
     assert ids(client_for(alice).get(NEARBY, near((90, 0), 10)).json()) == [hana.pk]
 
 

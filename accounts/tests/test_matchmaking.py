@@ -10,17 +10,12 @@ from django_redis import get_redis_connection
 
 from accounts.matchmaking import match_find
 from accounts.models import Block, Gender
-from accounts.presence import presence_busy_set, presence_socket_alive
+from accounts.presence import presence_busy_set
 from tests.factories import HostFactory, UserFactory
-from tests.helpers import assert_error
+from tests.helpers import assert_error, online
 from videochat.errors import NotFound
 
 MATCH = "/api/v1/match"
-
-
-def online(*users) -> None:
-    for user in users:
-        presence_socket_alive(user_id=user.pk, socket_id=f"s{user.pk}")
 
 
 def reservations_lapse() -> None:

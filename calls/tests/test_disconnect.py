@@ -14,9 +14,9 @@ from accounts.events import presence_socket_gone
 from accounts.presence import presence_has_socket, presence_socket_alive, presence_status
 from calls.models import Call
 from calls.services import call_accept, call_end_disconnected, call_invite
+from tests.helpers import fund
 from videochat.gateway.registry import registry
 from videochat.gateway.testing import device, open_socket, sync_thread_connections_closed  # noqa: F401
-from wallet.ledger.services import wallet_adjust
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -27,7 +27,7 @@ SECOND = timedelta(seconds=1)
 
 @pytest.fixture
 def funded(alice, hana) -> None:
-    wallet_adjust(user_id=alice.pk, amount=1000, idempotency_key="fund", reason="test")
+    fund(alice, 1000)
 
 
 async def active_call(alice, hana) -> Call:

@@ -17,9 +17,9 @@ from websockets.asyncio.client import connect
 
 from calls.models import Call
 from calls.services import call_end_disconnected
+from tests.helpers import fund
 from tests.servers import Servers, next_frame, request, running_servers, socket_url
 from videochat.gateway.testing import socket_token, sync_thread_connections_closed  # noqa: F401
-from wallet.ledger.services import wallet_adjust
 
 pytestmark = [pytest.mark.servers, pytest.mark.django_db(transaction=True), pytest.mark.timeout(90)]
 
@@ -33,9 +33,7 @@ def servers(transactional_db: None, tmp_path: Path) -> Iterator[Servers]:
 
 async def test_a_call_across_two_servers_and_a_crash_of_the_callees(alice, hana, servers):
     port_a, port_b = servers.ports
-    await sync_to_async(wallet_adjust)(
-        user_id=alice.pk, amount=500, idempotency_key="fund", reason="test"
-    )
+    await sync_to_async(fund)(alice, 500)
     async with (
         connect(socket_url(port_b, hana), open_timeout=5) as callee,
         connect(socket_url(port_a, alice), open_timeout=5) as caller,

@@ -5,9 +5,8 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
-from tests.helpers import assert_error
+from tests.helpers import assert_error, fund
 from videochat.gateway.testing import device, sync_thread_connections_closed  # noqa: F401
-from wallet.ledger.services import wallet_adjust
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -17,9 +16,7 @@ CALLS = "/api/v1/calls"
 async def test_ring_and_cancel_cycles_are_limited_and_refused_ones_never_ring(
     client_for, alice, hana
 ):
-    await sync_to_async(wallet_adjust)(
-        user_id=alice.pk, amount=10_000, idempotency_key="fund", reason="test"
-    )
+    await sync_to_async(fund)(alice, 10_000)
     client = await sync_to_async(client_for)(alice)
     post = sync_to_async(client.post)
     limit, window = settings.CALL_INVITE_RATE

@@ -8,20 +8,15 @@ from django.conf import settings
 from django.utils import timezone
 
 from accounts.models import Block
-from accounts.presence import presence_socket_alive, presence_status
+from accounts.presence import presence_status
 from calls.models import Call
 from tests.factories import HostFactory, UserFactory
-from tests.helpers import assert_error, balance, fund
+from tests.helpers import assert_error, balance, fund, online
 from wallet.ledger.services import wallet_adjust
 
 pytestmark = pytest.mark.django_db
 
 CALLS = "/api/v1/calls"
-
-
-def online(user) -> None:
-    """As if the user had a socket open (what the gateway's connect hooks record)."""
-    presence_socket_alive(user_id=user.pk, socket_id=f"test-socket-{user.pk}")
 
 
 @pytest.fixture

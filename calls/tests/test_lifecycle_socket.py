@@ -6,11 +6,11 @@ from asgiref.sync import sync_to_async
 
 from calls.models import Call
 from tests.factories import HostFactory
+from tests.helpers import fund
 from videochat.gateway.testing import (
     device,
     sync_thread_connections_closed,  # noqa: F401
 )
-from wallet.ledger.services import wallet_adjust
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def funded(alice, hana) -> None:
     hana.rate_per_minute = 60
     hana.save(update_fields=["rate_per_minute"])
-    wallet_adjust(user_id=alice.pk, amount=500, idempotency_key="fund", reason="test")
+    fund(alice, 500)
 
 
 async def test_rest_invite_rings_every_socket_of_the_callee(client_for, alice, bob, hana, funded):
@@ -68,9 +68,7 @@ async def test_socket_invite_refusals_carry_the_rest_codes(alice, bob, hana, fun
         assert reply["error"]["code"] == "permission_denied"
 
         assert (await caller.request("call:invite", {"callee_id": hana.pk}))["type"] == "ack"
-        await sync_to_async(wallet_adjust)(
-            user_id=bob.pk, amount=100, idempotency_key="bob", reason="test"
-        )
+        await sync_to_async(fund)(bob, 100)
         async with device(bob) as other_caller:
             reply = await other_caller.request("call:invite", {"callee_id": hana.pk})
             assert reply["error"]["code"] == "callee_busy"

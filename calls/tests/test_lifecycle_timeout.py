@@ -12,11 +12,11 @@ from calls.models import Call
 from calls.services import call_accept, call_expire_ringing, call_invite
 from calls.tasks import calls_end_disconnected, calls_expire_ringing
 from tests.factories import HostFactory
+from tests.helpers import fund, online
 from videochat.gateway.testing import (
     device,
     sync_thread_connections_closed,  # noqa: F401
 )
-from wallet.ledger.services import wallet_adjust
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -27,7 +27,7 @@ SECOND = timedelta(seconds=1)
 @pytest.fixture
 def funded(alice, bob) -> None:
     for user in (alice, bob):
-        wallet_adjust(user_id=user.pk, amount=500, idempotency_key=f"f{user.pk}", reason="test")
+        fund(user, 500)
 
 
 async def test_an_unanswered_call_is_missed_after_the_ring_timeout(alice, hana, funded):
@@ -57,7 +57,7 @@ async def test_an_unanswered_call_is_missed_after_the_ring_timeout(alice, hana, 
 def test_only_ringing_calls_time_out(alice, bob, hana, funded):
     other = HostFactory.create()
     for host in (hana, other):
-        presence_socket_alive(user_id=host.pk, socket_id=f"s{host.pk}")
+        online(host)
     answered = call_invite(caller=alice, callee_id=hana.pk)
     call_accept(call_id=answered.pk, user=hana)
     ringing = call_invite(caller=bob, callee_id=other.pk)

@@ -8,11 +8,11 @@ from django_redis import get_redis_connection
 
 from calls.serializers import MAX_SIGNAL_PAYLOAD_BYTES
 from calls.services import call_accept, call_end, call_invite
+from tests.helpers import fund
 from videochat.gateway.testing import (
     device,
     sync_thread_connections_closed,  # noqa: F401
 )
-from wallet.ledger.services import wallet_adjust
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -22,7 +22,7 @@ CANDIDATE = {"candidate": "candidate:1 1 udp 2122260223 10.0.0.2 54321 typ host"
 
 @pytest.fixture
 def funded(alice, hana) -> None:
-    wallet_adjust(user_id=alice.pk, amount=1000, idempotency_key="fund", reason="test")
+    fund(alice, 1000)
 
 
 async def ring(alice, hana) -> int:

@@ -20,37 +20,37 @@ class OncePerMinute(AnonRateThrottle):
 
 @api_view(["POST"])
 @permission_classes([AllowAny])
-def echo(request):  # type: ignore[no-untyped-def]
+def echo(request):
     return Response({"got": request.data})
 
 
 @api_view(["GET"])
 @permission_classes([AllowAny])
-def domain_error(request):  # type: ignore[no-untyped-def]
+def domain_error(request):
     raise InsufficientFunds("You need 60 coins.", details={"needed": 60})
 
 
 @api_view(["GET"])
 @permission_classes([AllowAny])
-def crash(request):  # type: ignore[no-untyped-def]
+def crash(request):
     raise RuntimeError("boom")
 
 
 @api_view(["GET"])
 @permission_classes([AllowAny])
 @throttle_classes([OncePerMinute])
-def throttled(request):  # type: ignore[no-untyped-def]
+def throttled(request):
     return Response({})
 
 
 class Refuses(BaseThrottle):
     """Refuses every request, with the wait `?wait=` names (`none`: DRF's "unknown")."""
 
-    def allow_request(self, request, view):  # type: ignore[no-untyped-def]
+    def allow_request(self, request, view):
         self.raw_wait = request.query_params["wait"]
         return False
 
-    def wait(self):  # type: ignore[no-untyped-def]
+    def wait(self):
         return None if self.raw_wait == "none" else float(self.raw_wait)
 
 
@@ -87,25 +87,25 @@ STORE_FAILURES = {
 @api_view(["GET"])
 @permission_classes([AllowAny])
 @throttle_classes([Refuses])
-def refused(request):  # type: ignore[no-untyped-def]
+def refused(request):
     return Response({})
 
 
 @api_view(["GET"])
 @permission_classes([AllowAny])
-def service_limited(request):  # type: ignore[no-untyped-def]
+def service_limited(request):
     raise RateLimited("Too many things.", retry_after=float(request.query_params["wait"]))
 
 
 @api_view(["GET"])
 @permission_classes([AllowAny])
-def store_failure(request, name):  # type: ignore[no-untyped-def]
+def store_failure(request, name):
     STORE_FAILURES[name]()
     return Response({})
 
 
 @api_view(["GET"])
-def private(request):  # type: ignore[no-untyped-def]
+def private(request):
     return Response({})
 
 
