@@ -19,6 +19,7 @@ only gets that far when the host has no open withdrawal.
 
 import logging
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -198,15 +199,13 @@ def withdrawal_reject(*, withdrawal_id: int, staff: User, reason: str) -> Withdr
     with transaction.atomic():
         withdrawal = _locked(withdrawal_id)
         _check_pending(withdrawal)
-        withdrawal.status = Withdrawal.Status.REJECTED
-        withdrawal.reviewed_by = staff
-        withdrawal.reviewed_at = timezone.now()
-        withdrawal.rejection_reason = reason
-        withdrawal.settlement = _return_held_coins(withdrawal)
-        withdrawal.save(
-            update_fields=["status", "reviewed_by", "reviewed_at", "rejection_reason", "settlement"]
+        _give_back(
+            withdrawal,
+            Withdrawal.Status.REJECTED,
+            reviewed_by=staff,
+            reviewed_at=timezone.now(),
+            rejection_reason=reason,
         )
-        _announce(withdrawal)
     return withdrawal
 
 
@@ -225,15 +224,13 @@ def withdrawal_refund(*, withdrawal_id: int, staff: User, reason: str) -> Withdr
                 f"The withdrawal is {withdrawal.status}, not failed.",
                 details={"status": withdrawal.status},
             )
-        withdrawal.status = Withdrawal.Status.REFUNDED
-        withdrawal.refunded_by = staff
-        withdrawal.refunded_at = timezone.now()
-        withdrawal.refund_reason = reason
-        withdrawal.settlement = _return_held_coins(withdrawal)
-        withdrawal.save(
-            update_fields=["status", "refunded_by", "refunded_at", "refund_reason", "settlement"]
+        _give_back(
+            withdrawal,
+            Withdrawal.Status.REFUNDED,
+            refunded_by=staff,
+            refunded_at=timezone.now(),
+            refund_reason=reason,
         )
-        _announce(withdrawal)
     return withdrawal
 
 
@@ -298,6 +295,17 @@ def _check_pending(withdrawal: Withdrawal) -> None:
             f"The withdrawal is {withdrawal.status}, no longer pending.",
             details={"status": withdrawal.status},
         )
+
+
+def _give_back(withdrawal: Withdrawal, status: str, **decision: Any) -> None:
+    """Close a locked withdrawal as `status` (rejected or refunded) with who decided, when
+    and why (`decision`: model fields), return its held coins, and tell the host."""
+    withdrawal.status = status
+    for field, value in decision.items():
+        setattr(withdrawal, field, value)
+    withdrawal.settlement = _return_held_coins(withdrawal)
+    withdrawal.save(update_fields=["status", *decision, "settlement"])
+    _announce(withdrawal)
 
 
 def _return_held_coins(withdrawal: Withdrawal) -> Transaction:
