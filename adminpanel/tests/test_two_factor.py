@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import Group
+from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -22,6 +23,7 @@ from adminpanel.tests.two_factor_helpers import (
     current_step,
     fresh_code,
     logged_in,
+    wait_is_over,
     wrong_code,
 )
 from tests.factories import PASSWORD, UserFactory
@@ -81,8 +83,7 @@ def test_turning_two_factor_on_takes_a_valid_code_of_the_shown_secret(staff):
     assert b"not valid" in wrong.content
     assert not TOTPDevice.objects.filter(user=staff, confirmed=True).exists()
 
-    device = TOTPDevice.objects.get(user=staff)
-    device.throttle_reset()  # the wrong code's wait
+    wait_is_over(TOTPDevice.objects.get(user=staff))
     response = client.post(SETUP, {"action": "enable", "code": code_at(key, current_step())})
 
     assert response.status_code == 302 and response["Location"] == "/admin/"
@@ -101,13 +102,13 @@ def test_the_login_asks_for_the_code_once_two_factor_is_on(staff):
     assert b"enter your code" in without.content
     assert not logged_in(client)
 
-    device.throttle_reset()
+    wait_is_over(device)
     wrong = admin_login(client, staff, wrong_code(device.bin_key))
     assert wrong.status_code == 200
     assert b"not valid" in wrong.content
     assert not logged_in(client)
 
-    device.throttle_reset()
+    wait_is_over(device)
     response = admin_login(client, staff, fresh_code(device))
     assert response.status_code == 302 and response["Location"] == "/admin/"
     assert logged_in(client)
@@ -183,7 +184,7 @@ def test_turning_two_factor_off_takes_a_valid_code(staff):
     assert b"not valid" in wrong.content
     assert TOTPDevice.objects.filter(user=staff).exists()
 
-    device.throttle_reset()
+    wait_is_over(device)
     response = client.post(SETUP, {"action": "disable", "code": fresh_code(device)})
 
     assert response.status_code == 302 and response["Location"] == SETUP
@@ -265,3 +266,13 @@ def test_the_api_login_does_not_ask_for_a_code(staff, api):
     )
 
     assert response.status_code == 200
+
+
+def test_an_operator_turns_two_factor_off_for_a_lost_phone(root, capsys):
+    confirmed_device(root)
+
+    call_command("two_factor_reset", "Root@Example.com")
+
+    assert "Two-factor is off for root@example.com" in capsys.readouterr().out
+    assert not TOTPDevice.objects.filter(user=root).exists()
+    assert admin_login(Client(), root).status_code == 302

@@ -37,6 +37,14 @@ def confirmed_device(user: User) -> TOTPDevice:
     return TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=True)
 
 
+def wait_is_over(device: TOTPDevice) -> None:
+    """As if the wait after wrong codes had passed (a row update: the instance may be
+    stale, and saving it would undo the step a login used)."""
+    TOTPDevice.objects.filter(pk=device.pk).update(
+        throttling_failure_count=0, throttling_failure_timestamp=None
+    )
+
+
 def admin_login(client: Client, user: User, code: str = "", **extra: Any) -> Any:
     fields = {"username": user.email, "password": PASSWORD, "next": "/admin/", **extra}
     return client.post(LOGIN, {**fields, "otp_token": code})
