@@ -31,6 +31,7 @@ from tests.factories import PASSWORD, UserFactory
 pytestmark = pytest.mark.django_db
 
 USERS = "/admin/accounts/user/"
+PASSWORD_CHANGE = "/admin/password_change/"
 
 
 @pytest.fixture
@@ -213,7 +214,7 @@ def test_required_two_factor_sends_superusers_and_finance_to_set_up_first(who, r
     response = admin_login(client, user, next="/admin/accounts/user/")
     assert response.status_code == 302
 
-    for page in ("/admin/", USERS, "/admin/password_change/"):
+    for page in ("/admin/", USERS, PASSWORD_CHANGE):
         landed = client.get(page, follow=True)
         assert landed.request["PATH_INFO"] == SETUP, page
         assert b"must use two-factor" in landed.content
@@ -222,13 +223,13 @@ def test_required_two_factor_sends_superusers_and_finance_to_set_up_first(who, r
     assert client.get(SETUP).status_code == 302
 
     client = Client()
-    admin_login(client, user, next=USERS)
-    key = page_secret(client.get(USERS, follow=True).content)
+    admin_login(client, user, next=PASSWORD_CHANGE)
+    key = page_secret(client.get(PASSWORD_CHANGE, follow=True).content)
     done = client.post(
-        SETUP, {"action": "enable", "code": code_at(key, current_step()), "next": USERS}
+        SETUP, {"action": "enable", "code": code_at(key, current_step()), "next": PASSWORD_CHANGE}
     )
-    assert done.status_code == 302 and done["Location"] == USERS
-    assert client.get(USERS).status_code == 200
+    assert done.status_code == 302 and done["Location"] == PASSWORD_CHANGE
+    assert client.get(PASSWORD_CHANGE).status_code == 200
 
     # From now on the login asks for the code.
     assert not logged_in(Client()) and admin_login(Client(), user).status_code == 200
