@@ -29,9 +29,7 @@ from videochat.errors import ApplicationError
 def totp_qr_svg(device: TOTPDevice) -> SafeString:
     """The device's otpauth:// URL as an inline SVG QR code (white behind it, so it scans
     in the dark theme too). Nothing is fetched from elsewhere."""
-    image = qrcode.make(
-        device.config_url, image_factory=qrcode.image.svg.SvgPathFillImage, box_size=12
-    )
+    image = qrcode.make(device.config_url, image_factory=qrcode.image.svg.SvgPathFillImage)
     # qrcode writes the SVG with ElementTree, which escapes every value it holds.
     return mark_safe(image.to_string(encoding="unicode"))  # noqa: S308
 
