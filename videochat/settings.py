@@ -49,7 +49,8 @@ PORT = env_int("PORT", 8000, minimum=1, maximum=65535)
 
 INSTALLED_APPS = [
     "daphne",  # only for its `runserver`; production serves with uvicorn
-    "django.contrib.admin",
+    # Django's admin, with the site that asks for two-factor codes as `admin.site`.
+    "adminpanel.two_factor.apps.StaffAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -61,6 +62,8 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "channels",
     "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "videochat",
     "accounts",
     "wallet",
@@ -76,6 +79,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # After the session's user is known: marks it verified when the session passed a code.
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as axes asks: turns a locked-out admin login into its lockout answer.
@@ -222,6 +227,14 @@ AXES_RESET_ON_SUCCESS = True
 AXES_USERNAME_CALLABLE = "accounts.lockout.login_username"
 AXES_CLIENT_IP_CALLABLE = "accounts.lockout.login_client_address"
 AXES_LOCKOUT_CALLABLE = "accounts.lockout.login_lockout_response"
+
+# Admin two-factor (TOTP, django-otp; adminpanel/two_factor, docs/staff.md): any staff member
+# may turn it on; ADMIN_2FA_REQUIRED makes it mandatory for superusers and the finance group.
+ADMIN_2FA_REQUIRED = env_bool("ADMIN_2FA_REQUIRED", False)
+# The name authenticator apps show beside the account.
+OTP_TOTP_ISSUER = "Videochat"
+# The TOTP devices admin (superusers remove a lost device there) never shows a secret.
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 
 # Largest JSON body the API reads; bigger ones are refused with 413 before parsing.
 API_MAX_BODY_BYTES = 64 * 1024
