@@ -177,7 +177,9 @@ def user_deactivate(*, user: User, by: User | None = None) -> None:
     with transaction.atomic():
         # The lock waits for an invite that holds the user's row (call_invite locks both
         # users' rows), so that invite's call is there to be ended below.
-        was_active = User.objects.select_for_update().values_list("is_active", flat=True)
+        # The lock an UPDATE of the row takes, no stronger: rows that refer to the user
+        # (calls, blocks) may still be inserted meanwhile.
+        was_active = User.objects.select_for_update(no_key=True).values_list("is_active", flat=True)
         before = {"is_active": was_active.get(pk=user.pk)}
         User.objects.filter(pk=user.pk).update(is_active=False)
         user.is_active = False
@@ -304,8 +306,12 @@ def report_close(*, reports: QuerySet[Report], status: Report.Status, by: User |
         raise ValueError("report_close needs a closing status")
     action = "report.resolve" if status == Report.Status.RESOLVED else "report.dismiss"
     with transaction.atomic():
+        # Locked by id: `reports` may come with joins or DISTINCT (an admin search).
+        chosen = reports.filter(status=Report.Status.OPEN).values("pk")
         still_open = list(
-            reports.filter(status=Report.Status.OPEN).select_for_update(of=("self",)).order_by("pk")
+            Report.objects.filter(pk__in=chosen, status=Report.Status.OPEN)
+            .select_for_update()
+            .order_by("pk")
         )
         Report.objects.filter(pk__in=[report.pk for report in still_open]).update(status=status)
         for report in still_open:

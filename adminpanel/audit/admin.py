@@ -31,9 +31,9 @@ class AuditedAdmin(admin.ModelAdmin[M]):
         self, request: HttpRequest, obj: M, form: forms.ModelForm[M], change: bool
     ) -> None:
         super().save_model(request, obj, form, change)
-        names = [name for name in form.changed_data if name not in SECRET_FIELDS]
-        if not change:
-            names = [name for name in form.fields if name not in SECRET_FIELDS]
+        # The model's fields only: a form's other fields (a new password, twice) are not data.
+        stored = {field.name for field in obj._meta.get_fields()} - SECRET_FIELDS
+        names = [name for name in (form.changed_data if change else form.fields) if name in stored]
         for action, fields in self.audit_actions(obj, form, change, names):
             audit_record(
                 actor=_actor(request),

@@ -1,7 +1,9 @@
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from ipaddress import ip_address
+from typing import Any
 
-from django.http import HttpRequest, HttpResponse
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.http import HttpRequest, HttpResponseBase
 
 from accounts.lockout import login_client_address
 from adminpanel.audit.services import AuditOrigin, audit_origin
@@ -12,14 +14,29 @@ USER_AGENT_MAX = 300
 class AuditOriginMiddleware:
     """Audit entries recorded while serving a request carry its client address (as the
     throttles and the login lockout see it: the peer, or the hop NUM_PROXIES back in
-    X-Forwarded-For) and user agent."""
+    X-Forwarded-For) and user agent. Sync and async, so that under ASGI it adds no switch
+    between the event loop and a thread."""
 
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
         self.get_response = get_response
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
 
-    def __call__(self, request: HttpRequest) -> HttpResponse:
+    def __call__(self, request: HttpRequest) -> HttpResponseBase | Awaitable[HttpResponseBase]:
+        if self.is_async:
+            return self._acall(request)
         with audit_origin(origin_of(request)):
-            return self.get_response(request)
+            response: HttpResponseBase = self.get_response(request)
+            return response
+
+    async def _acall(self, request: HttpRequest) -> HttpResponseBase:
+        with audit_origin(origin_of(request)):
+            response: HttpResponseBase = await self.get_response(request)
+            return response
 
 
 def origin_of(request: HttpRequest) -> AuditOrigin:
