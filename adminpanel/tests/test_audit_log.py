@@ -5,6 +5,7 @@ request came from, and the read-only admin page."""
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import Group, Permission
 from django.db import DatabaseError, connection, transaction
 from django.test import Client
 
@@ -197,3 +198,19 @@ def test_nobody_adds_edits_or_deletes_an_entry_in_the_admin(logged, root):
     assert client.post(f"{AUDIT}{entry.pk}/change/", {"reason": "x"}).status_code == 403
     assert client.post(f"{AUDIT}{entry.pk}/delete/", {"post": "yes"}).status_code == 403
     assert AuditEntry.objects.count() == 2
+
+
+@pytest.mark.django_db
+def test_changing_what_a_role_may_do_is_recorded(root):
+    support = Group.objects.get(name=SUPPORT)
+    kept = list(support.permissions.values_list("pk", flat=True))
+    extra = Permission.objects.get(codename="change_withdrawal")
+
+    response = logged_in(root).post(
+        f"/admin/auth/group/{support.pk}/change/",
+        {"name": SUPPORT, "permissions": [*kept, extra.pk]},
+    )
+
+    assert response.status_code == 302
+    entry = the_audit_entry(action="group.change", target_type="auth.group", actor=root)
+    assert set(entry.after["permissions"]) - set(entry.before["permissions"]) == {str(extra)}
