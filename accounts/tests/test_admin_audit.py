@@ -187,7 +187,7 @@ def test_closing_reports_writes_one_entry_each(sue, alice, bob, hana, action, cl
         REPORTS, {"action": action, "_selected_action": [first.pk, second.pk, done.pk]}
     )
 
-    entries = AuditEntry.objects.order_by("target_id")
+    entries = AuditEntry.objects.order_by("pk")
     assert [(e.action, e.target_id, e.before, e.after) for e in entries] == [
         (f"report.{verb}", str(report.pk), {"status": "open"}, {"status": closed})
         for report in (first, second)
