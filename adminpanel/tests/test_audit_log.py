@@ -5,9 +5,10 @@ request came from, and the read-only admin page."""
 from typing import Any
 
 import pytest
+from asgiref.sync import sync_to_async
 from django.contrib.auth.models import Group, Permission
 from django.db import DatabaseError, connection, transaction
-from django.test import Client
+from django.test import AsyncClient, Client
 
 from accounts.models import User
 from accounts.services import user_deactivate
@@ -16,6 +17,7 @@ from adminpanel.models import AuditEntry
 from adminpanel.roles import FINANCE, SUPPORT
 from tests.factories import StaffFactory
 from tests.helpers import logged_in, the_audit_entry
+from videochat.gateway.testing import sync_thread_connections_closed  # noqa: F401
 
 AUDIT = "/admin/adminpanel/auditentry/"
 
@@ -122,6 +124,28 @@ def test_an_entry_made_in_a_request_says_where_it_came_from(alice, root):
     client.post("/admin/accounts/user/", {"action": "deactivate", "_selected_action": [alice.pk]})
 
     the_audit_entry(actor=root, ip_address="203.0.113.5", user_agent="Mozilla/5.0 audit")
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_under_asgi_the_entry_says_where_it_came_from_too(alice: User) -> None:
+    # The ASGI handler runs the middleware as a coroutine, the admin view in a thread.
+    root = await sync_to_async(User.objects.create_superuser)("root@example.com", "x", name="Root")
+    # (The test client's ASGI scope always comes from 127.0.0.1.)
+    client = AsyncClient()
+    await client.aforce_login(root)
+
+    await client.post(
+        "/admin/accounts/user/",
+        {"action": "deactivate", "_selected_action": [alice.pk]},
+        headers={"User-Agent": "async agent"},
+    )
+
+    entry = await AuditEntry.objects.aget()
+    assert (entry.actor_id, entry.ip_address, entry.user_agent) == (
+        root.pk,
+        "127.0.0.1",
+        "async agent",
+    )
 
 
 @pytest.mark.django_db
