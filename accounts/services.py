@@ -24,6 +24,7 @@ from accounts.presence import (
 )
 from accounts.selectors import user_get_active
 from accounts.tokens import SessionRefreshToken
+from adminpanel.audit.services import audit_record
 from calls.models import EndReason
 from calls.services import call_end_all_of_user
 from videochat.errors import Conflict, NotAuthenticated, ValidationFailed
@@ -170,13 +171,25 @@ def user_deactivate(*, user: User, by: User | None = None) -> None:
     login or refresh works any more (their refresh tokens are revoked, so reactivating does
     not bring old sessions back); their ringing and active calls end with reason `banned`
     (billed as any call that closes); they go offline; and after commit every socket of
-    theirs, on every server, closes with 4401. `by` is the staff member, for the log.
-    Deactivating an inactive account does it all again (nothing is left open)."""
+    theirs, on every server, closes with 4401. `by` is the staff member (None: the system),
+    for the audit log. Deactivating an inactive account does it all again (nothing is left
+    open)."""
     with transaction.atomic():
-        # The update waits for an invite that holds the user's row (call_invite locks both
+        # The lock waits for an invite that holds the user's row (call_invite locks both
         # users' rows), so that invite's call is there to be ended below.
+        # The lock an UPDATE of the row takes, no stronger: rows that refer to the user
+        # (calls, blocks) may still be inserted meanwhile.
+        was_active = User.objects.select_for_update(no_key=True).values_list("is_active", flat=True)
+        before = {"is_active": was_active.get(pk=user.pk)}
         User.objects.filter(pk=user.pk).update(is_active=False)
         user.is_active = False
+        audit_record(
+            actor=by,
+            action="user.deactivate",
+            target=user,
+            before=before,
+            after={"is_active": False},
+        )
         outstanding = OutstandingToken.objects.filter(
             user=user, expires_at__gt=timezone.now(), blacklistedtoken__isnull=True
         )
@@ -285,9 +298,29 @@ def report_create(*, reporter: User, reported_id: int, reason: str, details: str
     )
 
 
-def report_close(*, reports: QuerySet[Report], status: Report.Status) -> int:
-    """Close the still-open reports among `reports` as resolved or dismissed; returns how
-    many changed. A closed report keeps its first outcome."""
+def report_close(*, reports: QuerySet[Report], status: Report.Status, by: User | None) -> int:
+    """Close the still-open reports among `reports` as resolved or dismissed, each with its
+    audit entry (`by`: the staff member); returns how many changed. A closed report keeps
+    its first outcome."""
     if status == Report.Status.OPEN:
         raise ValueError("report_close needs a closing status")
-    return reports.filter(status=Report.Status.OPEN).update(status=status)
+    action = "report.resolve" if status == Report.Status.RESOLVED else "report.dismiss"
+    with transaction.atomic():
+        # Locked by id: `reports` may come with joins or DISTINCT (an admin search).
+        chosen = reports.filter(status=Report.Status.OPEN).values("pk")
+        still_open = list(
+            Report.objects.filter(pk__in=chosen, status=Report.Status.OPEN)
+            .select_for_update()
+            .order_by("pk")
+        )
+        Report.objects.filter(pk__in=[report.pk for report in still_open]).update(status=status)
+        for report in still_open:
+            report.status = status
+            audit_record(
+                actor=by,
+                action=action,
+                target=report,
+                before={"status": Report.Status.OPEN},
+                after={"status": status},
+            )
+    return len(still_open)

@@ -6,9 +6,8 @@ from calls.models import Call
 
 @admin.register(Call)
 class CallAdmin(StaffReadOnly, admin.ModelAdmin[Call]):
-    """The call log. Every active staff member may read it without a per-model permission
-    (like the ledger); nobody edits it: calls change only through calls.services, and their
-    coins are in the ledger."""
+    """The call log. Staff with the view permission read it (both roles); nobody edits it:
+    calls change only through calls.services, and their coins are in the ledger."""
 
     list_display = (
         "id",

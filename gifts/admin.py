@@ -1,11 +1,14 @@
 from django.contrib import admin
 
+from adminpanel.audit.admin import AuditedAdmin
 from adminpanel.readonly import StaffReadOnly
 from gifts.models import Gift, GiftSend
 
 
 @admin.register(Gift)
-class GiftAdmin(admin.ModelAdmin[Gift]):
+class GiftAdmin(AuditedAdmin[Gift]):
+    """The catalog: prices are money, so every add, change and delete is in the audit log."""
+
     list_display = ["name", "icon", "cost_coins", "is_active", "position"]
     list_editable = ["cost_coins", "is_active", "position"]
     list_filter = ["is_active"]
@@ -14,8 +17,8 @@ class GiftAdmin(admin.ModelAdmin[Gift]):
 
 @admin.register(GiftSend)
 class GiftSendAdmin(StaffReadOnly, admin.ModelAdmin[GiftSend]):
-    """Gifts sent. Every active staff member may read them; nobody edits them: a gift's coins
-    are in the ledger, and the row changes only with them (gifts.services)."""
+    """Gifts sent. Staff with the view permission read them (both roles); nobody edits them:
+    a gift's coins are in the ledger, and the row changes only with them (gifts.services)."""
 
     list_display = (
         "id",

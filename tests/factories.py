@@ -1,6 +1,7 @@
 from decimal import Decimal
 
 import factory
+from django.contrib.auth.models import Group
 from django.utils import timezone
 from factory.django import DjangoModelFactory
 
@@ -32,6 +33,19 @@ class UserFactory(DjangoModelFactory):
 class HostFactory(UserFactory):
     gender = Gender.FEMALE
     role = Role.HOST
+
+
+class StaffFactory(UserFactory):
+    """A staff member who is not a superuser, in the roles named:
+    `StaffFactory.create(roles=["support"])` (adminpanel/roles.py)."""
+
+    role = Role.STAFF
+    is_staff = True
+
+    @factory.post_generation
+    def roles(self, create: bool, extracted: list[str] | None, **kwargs: object) -> None:
+        if create and extracted:
+            self.groups.add(*Group.objects.filter(name__in=extracted))  # type: ignore[attr-defined]
 
 
 class GiftFactory(DjangoModelFactory):

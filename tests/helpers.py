@@ -1,10 +1,13 @@
-"""Helpers every app's tests share: the API's error shape, coins in and out of wallets, and
-users put online."""
+"""Helpers every app's tests share: the API's error shape, admin sessions and the audit log,
+coins in and out of wallets, and users put online."""
 
 from typing import Any
 
+from django.test import Client
+
 from accounts.models import User
 from accounts.presence import Location, presence_socket_alive
+from adminpanel.models import AuditEntry
 from wallet.ledger.models import Wallet
 from wallet.ledger.services import wallet_adjust, wallet_of_user
 
@@ -22,6 +25,24 @@ def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
     assert isinstance(error["message"], str) and error["message"], error
     assert isinstance(error["details"], dict), error
     return error
+
+
+def logged_in(user: User, **defaults: Any) -> Client:
+    """A test client with `user`'s admin session (`defaults`: its request headers)."""
+    client = Client(**defaults)
+    client.force_login(user)
+    return client
+
+
+def the_audit_entry(**expected: Any) -> AuditEntry:
+    """The one audit entry there is (fails if there are none or several), whose fields
+    have the `expected` values."""
+    entries = list(AuditEntry.objects.all())
+    assert len(entries) == 1, [str(entry) for entry in entries]
+    (entry,) = entries
+    actual = {name: getattr(entry, name) for name in expected}
+    assert actual == expected, actual
+    return entry
 
 
 def fund(user: User, coins: int, key: str = "") -> None:

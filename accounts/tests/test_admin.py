@@ -2,7 +2,9 @@ import pytest
 from django.test import Client
 
 from accounts.models import Block, Report, User
-from tests.factories import UserFactory
+from adminpanel.roles import FINANCE, SUPPORT
+from tests.factories import StaffFactory
+from tests.helpers import logged_in
 
 pytestmark = pytest.mark.django_db
 
@@ -11,15 +13,13 @@ REPORTS = "/admin/accounts/report/"
 
 @pytest.fixture
 def staff() -> User:
-    # Staff without any per-model permission: moderating reports must still work.
-    return UserFactory.create(email="sam@example.com", role="staff", is_staff=True)
+    # The support role moderates reports (adminpanel/roles.py).
+    return StaffFactory.create(email="sam@example.com", roles=[SUPPORT])
 
 
 @pytest.fixture
 def staff_client(staff: User) -> Client:
-    client = Client()
-    client.force_login(staff)
-    return client
+    return logged_in(staff)
 
 
 def report(reporter: User, reported: User, reason: str = "spam", **fields: object) -> Report:
@@ -86,6 +86,15 @@ def test_staff_can_open_a_report_but_not_rewrite_or_invent_one(staff_client, ali
         "original words",
     )
     assert staff_client.get(f"{REPORTS}add/").status_code == 403
+
+
+def test_staff_of_another_role_cannot_see_reports(alice, bob):
+    report(alice, bob)
+    finance = logged_in(StaffFactory.create(roles=[FINANCE]))
+
+    assert finance.get(REPORTS).status_code == 403
+    closing = finance.post(REPORTS, {"action": "dismiss", "_selected_action": [1]})
+    assert closing.status_code == 403
 
 
 def test_non_staff_cannot_see_reports(client, alice, bob):

@@ -1,10 +1,12 @@
-"""The call log in the admin: every staff member reads it; nobody edits it."""
+"""The call log in the admin: both staff roles read it; nobody edits it."""
 
 import pytest
 from django.test import Client
 
+from adminpanel.roles import SUPPORT
 from calls.models import Call, CallStatus, EndReason
-from tests.factories import CallFactory, HostFactory, UserFactory
+from tests.factories import CallFactory, HostFactory, StaffFactory
+from tests.helpers import logged_in
 
 pytestmark = pytest.mark.django_db
 
@@ -13,10 +15,7 @@ CALLS = "/admin/calls/call/"
 
 @pytest.fixture
 def staff_client() -> Client:
-    # No per-model permission: reading the call log is every staff member's job.
-    client = Client()
-    client.force_login(UserFactory.create(role="staff", is_staff=True))
-    return client
+    return logged_in(StaffFactory.create(roles=[SUPPORT]))
 
 
 def make_call(caller, callee, **fields) -> Call:

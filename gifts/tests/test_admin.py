@@ -1,8 +1,9 @@
 import pytest
 
+from adminpanel.roles import SUPPORT
 from gifts.models import Gift
 from gifts.services import gift_send
-from tests.factories import GiftFactory, UserFactory
+from tests.factories import GiftFactory, StaffFactory, UserFactory
 from wallet.ledger.services import wallet_adjust
 from wallet.purchases.models import CoinPackage
 
@@ -52,15 +53,14 @@ def test_non_staff_cannot_open_the_admin(client, db):
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
 
 
-# --- Gifts sent: read-only for every staff member ----------------------------------------------
+# --- Gifts sent: read-only for both staff roles --------------------------------------------------
 
 SENDS = "/admin/gifts/giftsend/"
 
 
 @pytest.fixture
 def plain_staff_client(client, db):
-    # No per-model permission: reading what was sent is every staff member's job.
-    client.force_login(UserFactory.create(role="staff", is_staff=True))
+    client.force_login(StaffFactory.create(roles=[SUPPORT]))
     return client
 
 

@@ -20,15 +20,21 @@ def test_seed_demo_creates_the_demo_world_once():
     first = seed()
     second = seed()
 
-    assert User.objects.count() == 5
+    assert User.objects.count() == 7
     assert Gift.objects.filter(is_active=True).count() == 4
     assert CoinPackage.objects.filter(is_active=True).count() == 4
-    assert "5 user(s) created" in first
+    assert "7 user(s) created" in first
     assert "0 user(s) created" in second
     assert "staff@demo.example" in second and DEMO_PASSWORD in second
 
     staff = User.objects.get(email="staff@demo.example")
     assert staff.is_staff and staff.is_superuser and staff.role == Role.STAFF
+    # One staff member per role, not superusers.
+    for email, group in [("support@demo.example", "support"), ("finance@demo.example", "finance")]:
+        member = User.objects.get(email=email)
+        assert member.is_staff and not member.is_superuser and member.role == Role.STAFF
+        assert list(member.groups.values_list("name", flat=True)) == [group]
+        assert email in second
     assert User.objects.filter(role=Role.HOST).count() == 2
     assert User.objects.filter(role=Role.USER).count() == 2
     assert all(user.check_password(DEMO_PASSWORD) for user in User.objects.all())

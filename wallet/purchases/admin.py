@@ -5,12 +5,15 @@ purchase's status and credit change only through the signed webhook
 
 from django.contrib import admin
 
+from adminpanel.audit.admin import AuditedAdmin
 from adminpanel.readonly import StaffReadOnly
 from wallet.purchases.models import CoinPackage, PaymentEvent, Purchase
 
 
 @admin.register(CoinPackage)
-class CoinPackageAdmin(admin.ModelAdmin[CoinPackage]):
+class CoinPackageAdmin(AuditedAdmin[CoinPackage]):
+    """Prices are money: every add, change and delete is in the audit log."""
+
     list_display = ["coins", "price", "currency", "is_active", "position"]
     list_editable = ["price", "is_active", "position"]
     list_filter = ["is_active", "currency"]

@@ -1,11 +1,14 @@
-"""The ledger in the admin: every staff member reads wallets, transactions (with their
-entries) and entries; nobody, superusers included, adds, changes or deletes them."""
+"""The ledger in the admin: the finance role reads wallets, transactions (with their
+entries) and entries, the support role does not; nobody, superusers included, adds, changes
+or deletes them."""
 
 import pytest
 from django.test import Client
 
 from accounts.models import User
-from tests.factories import UserFactory
+from adminpanel.roles import FINANCE, SUPPORT
+from tests.factories import StaffFactory
+from tests.helpers import logged_in
 from wallet.ledger.models import Entry, Transaction
 from wallet.ledger.services import wallet_adjust, wallet_ensure
 
@@ -19,16 +22,9 @@ def adjusted(alice: User) -> Transaction:
     ).transaction
 
 
-def logged_in(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
 @pytest.fixture
 def staff() -> Client:
-    # No per-model permission: reading the ledger is every staff member's job.
-    return logged_in(UserFactory.create(role="staff", is_staff=True))
+    return logged_in(StaffFactory.create(roles=[FINANCE]))
 
 
 @pytest.fixture
@@ -71,6 +67,12 @@ def test_nobody_adds_changes_or_deletes_ledger_rows(request, who, model, adjuste
     page = client.get(f"{base}{row}/change/")
     assert page.status_code == 200
     assert b'name="_save"' not in page.content
+
+
+@pytest.mark.parametrize("model", ["wallet", "transaction", "entry"])
+def test_support_does_not_read_the_ledger(model):
+    support = logged_in(StaffFactory.create(roles=[SUPPORT]))
+    assert support.get(f"/admin/wallet/{model}/").status_code == 403
 
 
 def test_users_who_are_not_staff_are_sent_to_log_in(alice):

@@ -8,6 +8,7 @@ from django.contrib.auth.models import Permission
 from django.test import Client
 
 import wallet.withdrawals.admin  # noqa: F401  (see test_the_admin_is_autodiscovered)
+from adminpanel.models import AuditEntry
 from tests.factories import HostFactory, UserFactory
 from tests.helpers import balance, fund
 from tests.servers import run_python
@@ -70,7 +71,7 @@ def test_a_rejection_needs_a_reason(pending, staff, reason):
 
 
 def test_staff_approve_in_the_admin(finance, pending):
-    page = act(finance, "approve_selected", pending)
+    page = act(finance, "approve_selected", pending, post="yes")
 
     assert "Approved: 1 withdrawal(s)." in page
     pending.refresh_from_db()
@@ -84,7 +85,7 @@ def test_staff_approve_in_the_admin(finance, pending):
 
 
 def test_staff_reject_in_the_admin_and_the_coins_come_back(finance, pending, hana):
-    page = act(finance, "reject_selected", pending, reason="Payout details missing")
+    page = act(finance, "reject_selected", pending, post="yes", reason="Payout details missing")
 
     assert "Rejected and refunded: 1 withdrawal(s)." in page
     pending.refresh_from_db()
@@ -112,7 +113,7 @@ def test_an_action_names_what_it_skipped(finance, pending, staff):
         withdrawal_id=withdrawal_request(user=other_host, coins=1000).pk, staff=staff
     )
 
-    page = act(finance, "reject_selected", pending, done, reason="No")
+    page = act(finance, "reject_selected", pending, done, post="yes", reason="No")
 
     assert "Rejected and refunded: 1 withdrawal(s). Skipped 1: " in page
     assert f"#{done.pk} (The withdrawal is approved, no longer pending.)" in page
@@ -122,7 +123,7 @@ def test_an_action_names_what_it_skipped(finance, pending, staff):
 
 
 def test_rejecting_without_a_reason_changes_nothing(finance, pending):
-    page = act(finance, "reject_selected", pending, reason="  ")
+    page = act(finance, "reject_selected", pending, post="yes", reason="  ")
 
     assert "Write a rejection reason" in page
     pending.refresh_from_db()
@@ -137,10 +138,40 @@ def test_staff_without_the_permission_cannot_review(pending):
     client.force_login(viewer)
 
     assert client.get(ADMIN).status_code == 200
-    act(client, "approve_selected", pending)
+    act(client, "approve_selected", pending, post="yes")
 
     pending.refresh_from_db()
     assert pending.status == "pending"
+
+
+@pytest.mark.parametrize(
+    ("action", "says"),
+    [
+        ("approve_selected", "becomes <code>approved</code>"),
+        ("reject_selected", "is <code>rejected</code>"),
+    ],
+)
+def test_approving_or_rejecting_first_shows_what_will_happen(finance, pending, hana, action, says):
+    page = act(finance, action, pending, reason="Payout details missing")
+
+    # A page naming the withdrawal and what the action does, whose form posts it again.
+    assert says in page and f"#{pending.pk}" in page and "hana@example.com" in page
+    assert f'name="action" value="{action}"' in page and 'name="post" value="yes"' in page
+    assert ('name="reason"' in page) == (action == "reject_selected")
+    pending.refresh_from_db()
+    assert (pending.status, pending.reviewed_by) == ("pending", None)
+    assert balance(hana) == 2000
+    assert not AuditEntry.objects.exists()
+
+
+def test_a_double_submit_rejects_and_refunds_once(finance, pending, hana):
+    act(finance, "reject_selected", pending, post="yes", reason="No")
+    again = act(finance, "reject_selected", pending, post="yes", reason="No")
+
+    assert "Rejected and refunded: 0 withdrawal(s). Skipped 1" in again
+    assert Transaction.objects.filter(kind="withdrawal_refund").count() == 1
+    assert balance(hana) == 3000
+    assert AuditEntry.objects.filter(action="withdrawal.reject").count() == 1
 
 
 def test_withdrawals_cannot_be_added_edited_or_deleted(finance, pending):

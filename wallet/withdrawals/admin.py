@@ -1,5 +1,6 @@
 """Staff's side of withdrawals: review the queue, approve, reject with a refund, and settle
-payouts that failed (refund them after a confirmation page, or send them back to the sweep).
+payouts that failed (refund them, or send them back to the sweep). The actions that move
+money (approve, reject, refund) show a confirmation page first.
 Every change goes through the services in `wallet.withdrawals.services`; nothing here edits a
 withdrawal or a balance directly."""
 
@@ -56,7 +57,7 @@ class PayoutFailingFilter(admin.SimpleListFilter):
 @admin.register(Withdrawal)
 class WithdrawalAdmin(admin.ModelAdmin[Withdrawal]):
     """Read-only rows with review actions. Reviewing moves money, so it takes the model's
-    change permission (superusers, or a finance group), not merely a staff account."""
+    change permission (superusers, or the finance role), not merely a staff account."""
 
     list_display = (
         "id",
@@ -108,7 +109,13 @@ class WithdrawalAdmin(admin.ModelAdmin[Withdrawal]):
         return request.user.has_perm("wallet.change_withdrawal")
 
     @admin.action(description="Approve selected withdrawals", permissions=["review"])
-    def approve_selected(self, request: HttpRequest, queryset: QuerySet[Withdrawal]) -> None:
+    def approve_selected(
+        self, request: HttpRequest, queryset: QuerySet[Withdrawal]
+    ) -> TemplateResponse | None:
+        """First a confirmation page (the withdrawals, what approving does), then the
+        approvals. A second submit finds them approved: each is approved once."""
+        if request.POST.get("post") != "yes":
+            return self._confirmation(request, queryset, "approve", "Approve withdrawals")
         staff = _staff(request)
         self._apply(
             request,
@@ -116,12 +123,21 @@ class WithdrawalAdmin(admin.ModelAdmin[Withdrawal]):
             "Approved",
             lambda pk: withdrawal_approve(withdrawal_id=pk, staff=staff),
         )
+        return None
 
     @admin.action(description="Reject selected withdrawals (refund)", permissions=["review"])
-    def reject_selected(self, request: HttpRequest, queryset: QuerySet[Withdrawal]) -> None:
+    def reject_selected(
+        self, request: HttpRequest, queryset: QuerySet[Withdrawal]
+    ) -> TemplateResponse | None:
+        """First a confirmation page (the withdrawals, a reason), then the rejections and
+        their refunds. A second submit finds them rejected: coins move once."""
+        if request.POST.get("post") != "yes":
+            return self._confirmation(
+                request, queryset, "reject", "Reject withdrawals", with_reason=True
+            )
         reason = self._reason(request, "a rejection reason", "nothing was rejected")
         if reason is None:
-            return
+            return None
         staff = _staff(request)
         self._apply(
             request,
@@ -129,6 +145,7 @@ class WithdrawalAdmin(admin.ModelAdmin[Withdrawal]):
             "Rejected and refunded",
             lambda pk: withdrawal_reject(withdrawal_id=pk, staff=staff, reason=reason),
         )
+        return None
 
     @admin.action(description="Refund selected failed withdrawals", permissions=["review"])
     def refund_selected(
@@ -137,17 +154,8 @@ class WithdrawalAdmin(admin.ModelAdmin[Withdrawal]):
         """First a confirmation page (the withdrawals, their payout errors, a reason), then
         the refunds. A second submit (a double click) finds them refunded: coins move once."""
         if request.POST.get("post") != "yes":
-            context = {
-                **self.admin_site.each_context(request),
-                "title": "Refund failed withdrawals",
-                "opts": self.model._meta,
-                "withdrawals": queryset.select_related("user").order_by("pk"),
-                "reason": request.POST.get("reason", ""),
-                "reason_max": REASON_MAX,
-                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-            }
-            return TemplateResponse(
-                request, "admin/wallet/withdrawal/refund_confirmation.html", context
+            return self._confirmation(
+                request, queryset, "refund", "Refund failed withdrawals", with_reason=True
             )
         reason = self._reason(request, "a reason", "nothing was refunded")
         if reason is None:
@@ -160,6 +168,34 @@ class WithdrawalAdmin(admin.ModelAdmin[Withdrawal]):
             lambda pk: withdrawal_refund(withdrawal_id=pk, staff=staff, reason=reason),
         )
         return None
+
+    def _confirmation(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[Withdrawal],
+        step: str,
+        title: str,
+        *,
+        with_reason: bool = False,
+    ) -> TemplateResponse:
+        """The page naming what `<step>_selected` will do to the selected withdrawals; its
+        form posts the action again with post=yes. Nothing changes until then."""
+        withdrawals = list(queryset.select_related("user").order_by("pk"))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": title,
+            "opts": self.model._meta,
+            "withdrawals": withdrawals,
+            "total_coins": sum(withdrawal.coins for withdrawal in withdrawals),
+            "action": f"{step}_selected",
+            "submit": title.split()[0],
+            "reason": request.POST.get("reason", ""),
+            "reason_max": REASON_MAX if with_reason else None,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(
+            request, f"admin/wallet/withdrawal/{step}_confirmation.html", context
+        )
 
     @admin.action(description="Retry payout of selected failed withdrawals", permissions=["review"])
     def retry_payout(self, request: HttpRequest, queryset: QuerySet[Withdrawal]) -> None:

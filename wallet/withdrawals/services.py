@@ -7,7 +7,8 @@ while staff decide; a rejection or a refund returns them from there, a payout mo
 to the payouts wallet once the payout provider has confirmed the money went out. Every
 movement is a `wallet_transfer` keyed by withdrawal and step
 (`withdrawal:<id>:hold|refund|payout`; the hold by the client's Idempotency-Key when it sent
-one), so none happens twice: a withdrawal is rejected or refunded, never both.
+one), so none happens twice: a withdrawal is rejected or refunded, never both. Every staff
+decision writes its audit entry (adminpanel.audit) in the decision's transaction.
 
 Concurrency: each status change locks the withdrawal row and checks the status under the
 lock (approve vs reject: one wins, the other is a Conflict); a payout attempt is claimed by
@@ -27,6 +28,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import User
+from adminpanel.audit.services import audit_record
 from videochat.errors import (
     Conflict,
     IdempotencyMismatch,
@@ -186,6 +188,7 @@ def withdrawal_approve(*, withdrawal_id: int, staff: User) -> Withdrawal:
         withdrawal.reviewed_by = staff
         withdrawal.reviewed_at = timezone.now()
         withdrawal.save(update_fields=["status", "reviewed_by", "reviewed_at"])
+        _audit(withdrawal, staff, "withdrawal.approve", Withdrawal.Status.PENDING)
         _announce(withdrawal)
     return withdrawal
 
@@ -206,6 +209,7 @@ def withdrawal_reject(*, withdrawal_id: int, staff: User, reason: str) -> Withdr
             reviewed_at=timezone.now(),
             rejection_reason=reason,
         )
+        _audit(withdrawal, staff, "withdrawal.reject", Withdrawal.Status.PENDING, reason=reason)
     return withdrawal
 
 
@@ -231,6 +235,7 @@ def withdrawal_refund(*, withdrawal_id: int, staff: User, reason: str) -> Withdr
             refunded_at=timezone.now(),
             refund_reason=reason,
         )
+        _audit(withdrawal, staff, "withdrawal.refund", Withdrawal.Status.FAILED, reason=reason)
     return withdrawal
 
 
@@ -248,10 +253,19 @@ def withdrawal_payout_retry(*, withdrawal_id: int, staff: User) -> Withdrawal:
                     f"The withdrawal is {withdrawal.status}; only a failed payout is retried.",
                     details={"status": withdrawal.status},
                 )
+            attempts = withdrawal.payout_attempts
             withdrawal.status = Withdrawal.Status.APPROVED
             withdrawal.payout_attempts = 0
             withdrawal.failed_at = None
             withdrawal.save(update_fields=["status", "payout_attempts", "failed_at"])
+            _audit(
+                withdrawal,
+                staff,
+                "withdrawal.payout_retry",
+                Withdrawal.Status.FAILED,
+                before={"payout_attempts": attempts},
+                after={"payout_attempts": 0},
+            )
             _announce(withdrawal)
     except IntegrityError as error:
         if not _violates_one_open(error):
@@ -262,9 +276,30 @@ def withdrawal_payout_retry(*, withdrawal_id: int, staff: User) -> Withdrawal:
             "once that one is settled.",
             details={"withdrawal_id": other},
         ) from error
-    # No column records who retried: the log is the audit trail.
     logger.info("Staff %s sent withdrawal %s back to the payout sweep", staff.pk, withdrawal_id)
     return withdrawal
+
+
+def _audit(
+    withdrawal: Withdrawal,
+    staff: User,
+    action: str,
+    was: str,
+    *,
+    reason: str = "",
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+) -> None:
+    """The audit entry of a staff decision on a locked withdrawal that was in status `was`,
+    in the decision's transaction."""
+    audit_record(
+        actor=staff,
+        action=action,
+        target=withdrawal,
+        before={"status": was, **(before or {})},
+        after={"status": withdrawal.status, **(after or {})},
+        reason=reason,
+    )
 
 
 def _check_staff(staff: User) -> None:

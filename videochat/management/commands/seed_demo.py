@@ -4,10 +4,12 @@ creates what is missing and never overwrites what a developer changed."""
 from decimal import Decimal
 from typing import Any
 
+from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from accounts.models import Gender, Role, User
+from adminpanel.roles import FINANCE, SUPPORT, roles_sync
 from gifts.models import Gift
 from wallet.ledger.services import wallet_adjust, wallet_ensure
 from wallet.purchases.models import CoinPackage
@@ -23,6 +25,13 @@ USERS = [
     ("maya@demo.example", "Maya", Gender.FEMALE, Role.HOST, 0, LYON),
     ("alex@demo.example", "Alex", Gender.MALE, Role.USER, 5000, PARIS),
     ("ben@demo.example", "Ben", Gender.MALE, Role.USER, 2000, BERLIN),
+]
+
+# Staff who are not superusers: one per role (adminpanel/roles.py).
+STAFF = [
+    # email, name, role (group)
+    ("support@demo.example", "Sue Support", SUPPORT),
+    ("finance@demo.example", "Fay Finance", FINANCE),
 ]
 
 GIFTS = [
@@ -44,13 +53,15 @@ PACKAGES = [
 
 class Command(BaseCommand):
     help = (
-        "Create the demo users (two of them with coins), gift catalog and coin packages"
-        " if they are missing."
+        "Create the demo users (two of them with coins), support and finance staff, gift"
+        " catalog and coin packages if they are missing."
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
         with transaction.atomic():
+            roles_sync()
             created_users = [self._user(*row) for row in USERS]
+            created_users += [self._staff(*row) for row in STAFF]
             for position, (name, icon, cost) in enumerate(GIFTS):
                 Gift.objects.get_or_create(
                     name=name, defaults={"icon": icon, "cost_coins": cost, "position": position}
@@ -62,8 +73,22 @@ class Command(BaseCommand):
         made = sum(created_users)
         self.stdout.write(f"Demo data ready ({made} user(s) created). Demo logins:")
         for email, _name, _gender, role, _coins, _location in USERS:
-            self.stdout.write(f"  {role:<5} {email:<22} password: {DEMO_PASSWORD}")
-        self.stdout.write("  (the staff login also opens /admin/)")
+            self.stdout.write(f"  {role:<7} {email:<22} password: {DEMO_PASSWORD}")
+        for email, _name, group in STAFF:
+            self.stdout.write(f"  {group:<7} {email:<22} password: {DEMO_PASSWORD}")
+        self.stdout.write("  (the staff login is a superuser; support and finance are roles)")
+
+    def _staff(self, email: str, name: str, group: str) -> bool:
+        """A staff member of one role (a group), not a superuser."""
+        user = User.objects.filter(email=email).first()
+        if user is not None:
+            return False
+        user = User.objects.create_user(
+            email, DEMO_PASSWORD, name=name, gender=Gender.OTHER, role=Role.STAFF, is_staff=True
+        )
+        user.groups.add(Group.objects.get(name=group))
+        wallet_ensure(user_id=user.pk)
+        return True
 
     def _user(
         self,
