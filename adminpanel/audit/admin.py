@@ -15,8 +15,8 @@ from accounts.models import User
 from adminpanel.audit.services import audit_record
 from adminpanel.models import AuditEntry
 
-# Never written to the log, changed or not.
-SECRET_FIELDS = frozenset({"password"})
+# Never written to the log, changed or not: a user's password, an authenticator's secret.
+SECRET_FIELDS = frozenset({"password", "key"})
 
 M = TypeVar("M", bound=models.Model)
 

@@ -15,6 +15,7 @@ from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import User
+from adminpanel.models import AuditEntry
 from adminpanel.tests.two_factor_helpers import (
     SETUP,
     admin_login,
@@ -89,6 +90,8 @@ def test_turning_two_factor_on_takes_a_valid_code_of_the_shown_secret(staff):
 
     assert response.status_code == 302 and response["Location"] == "/admin/"
     assert TOTPDevice.objects.get(user=staff).confirmed
+    (entry,) = AuditEntry.objects.filter(action="two_factor.enable")
+    assert (entry.actor, entry.target_id) == (staff, str(staff.pk))
     # This session gave the code: it goes on using the admin.
     assert logged_in(client)
     assert b"Two-factor authentication is <strong>on</strong>" in client.get(SETUP).content
@@ -190,6 +193,8 @@ def test_turning_two_factor_off_takes_a_valid_code(staff):
 
     assert response.status_code == 302 and response["Location"] == SETUP
     assert not TOTPDevice.objects.filter(user=staff).exists()
+    (entry,) = AuditEntry.objects.filter(action="two_factor.disable")
+    assert (entry.actor, entry.target_id) == (staff, str(staff.pk))
     assert logged_in(client)
     assert admin_login(Client(), staff).status_code == 302  # the password alone again
 
@@ -276,4 +281,20 @@ def test_an_operator_turns_two_factor_off_for_a_lost_phone(root, capsys):
 
     assert "Two-factor is off for root@example.com" in capsys.readouterr().out
     assert not TOTPDevice.objects.filter(user=root).exists()
+    (entry,) = AuditEntry.objects.filter(action="two_factor.reset")
+    assert (entry.actor, entry.actor_label, entry.target_id) == (None, "system", str(root.pk))
     assert admin_login(Client(), root).status_code == 302
+
+
+def test_a_superuser_removing_a_lost_authenticator_is_audited_without_its_secret(root, staff):
+    device = confirmed_device(staff)
+    client = Client()
+    client.force_login(root)
+
+    page = f"/admin/otp_totp/totpdevice/{device.pk}/delete/"
+    assert client.post(page, {"post": "yes"}).status_code == 302
+
+    assert not TOTPDevice.objects.filter(user=staff).exists()
+    (entry,) = AuditEntry.objects.filter(action="totpdevice.delete")
+    assert entry.actor == root
+    assert entry.before["user"] == staff.pk and "key" not in entry.before

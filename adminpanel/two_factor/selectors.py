@@ -7,9 +7,7 @@ from django.contrib.auth.models import AnonymousUser
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import User
-
-# The permission group of finance staff (created with the staff roles).
-FINANCE_GROUP = "finance"
+from adminpanel.roles import FINANCE
 
 
 def totp_device_confirmed(user: User) -> TOTPDevice | None:
@@ -26,7 +24,7 @@ def totp_device_pending(user: User) -> TOTPDevice | None:
 def two_factor_required(user: User) -> bool:
     """With ADMIN_2FA_REQUIRED on, superusers and the finance group must use two-factor."""
     return settings.ADMIN_2FA_REQUIRED and (
-        user.is_superuser or user.groups.filter(name=FINANCE_GROUP).exists()
+        user.is_superuser or user.groups.filter(name=FINANCE).exists()
     )
 
 

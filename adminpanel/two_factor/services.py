@@ -2,10 +2,12 @@
 checking a code against it."""
 
 import django_otp
+from django.db import transaction
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import User
+from adminpanel.audit.services import audit_record
 from adminpanel.two_factor.selectors import totp_device_confirmed, totp_device_pending
 from videochat.errors import Conflict, RateLimited, ValidationFailed
 
@@ -50,9 +52,11 @@ def totp_device_confirm(*, user: User, token: str) -> TOTPDevice:
     if pending is None:
         raise ValidationFailed("Reload the page to set up your authenticator again.")
     device = totp_code_check(user=user, device=pending, token=token)
-    device.confirmed = True
-    device.save(update_fields=["confirmed"])
-    TOTPDevice.objects.filter(user=user, confirmed=False).delete()
+    with transaction.atomic():
+        device.confirmed = True
+        device.save(update_fields=["confirmed"])
+        TOTPDevice.objects.filter(user=user, confirmed=False).delete()
+        audit_record(actor=user, action="two_factor.enable", target=user)
     return device
 
 
@@ -62,11 +66,15 @@ def totp_device_disable(*, user: User, token: str) -> None:
     if device is None:
         raise Conflict("Two-factor authentication is already off.")
     totp_code_check(user=user, device=device, token=token)
-    TOTPDevice.objects.filter(user=user).delete()
+    with transaction.atomic():
+        TOTPDevice.objects.filter(user=user).delete()
+        audit_record(actor=user, action="two_factor.disable", target=user)
 
 
 def totp_device_remove(*, user: User) -> int:
-    """Turns two-factor off without a code, for staff who lost their authenticator (a
-    superuser in the admin, or an operator on the server); returns the devices removed."""
-    removed, _ = TOTPDevice.objects.filter(user=user).delete()
+    """Turns two-factor off without a code, for staff who lost their authenticator (an
+    operator on the server: the audit log names the system); returns the devices removed."""
+    with transaction.atomic():
+        removed, _ = TOTPDevice.objects.filter(user=user).delete()
+        audit_record(actor=None, action="two_factor.reset", target=user, after={"removed": removed})
     return removed
