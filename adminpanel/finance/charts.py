@@ -85,11 +85,17 @@ def bar_chart(
                     name,
                 )
             )
-    for d in sorted({0, len(days) // 2, len(days) - 1}) if days else []:
+    # The first and last day's labels stay inside the plot.
+    anchors = {0: "start", len(days) // 2: "middle", len(days) - 1: "end"} if days else {}
+    for d, anchor in sorted(anchors.items()):
+        x = {"start": LEFT + d * slot, "middle": LEFT + d * slot + slot / 2}.get(
+            anchor, LEFT + (d + 1) * slot
+        )
         parts.append(
             format_html(
-                '<text x="{}" y="{}" font-size="11" text-anchor="middle" fill="#666">{}</text>',
-                f"{LEFT + d * slot + slot / 2:.1f}",
+                '<text x="{}" y="{}" font-size="11" text-anchor="{}" fill="#666">{}</text>',
+                f"{x:.1f}",
+                anchor,
                 HEIGHT - 6,
                 days[d].isoformat(),
             )
