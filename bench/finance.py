@@ -123,8 +123,8 @@ def seed(rows: int, days: int) -> tuple[str, int]:
         cursor.execute(
             "INSERT INTO wallet_transaction"
             " (kind, idempotency_key, fingerprint, reference, metadata, created_at)"
-            " SELECT CASE WHEN i % 20 = 0 THEN 'purchase' WHEN i % 20 <= 12 THEN 'call_charge'"
-            "  WHEN i % 20 <= 17 THEN 'gift' WHEN i % 20 = 18 THEN 'withdrawal'"
+            " SELECT CASE WHEN i %% 20 = 0 THEN 'purchase' WHEN i %% 20 <= 12 THEN 'call_charge'"
+            "  WHEN i %% 20 <= 17 THEN 'gift' WHEN i %% 20 = 18 THEN 'withdrawal'"
             "  ELSE 'withdrawal_payout' END,"
             " 'bench:' || i, '', 'bench:' || i, '{}',"
             " %(start)s + make_interval(secs => i::float8 * %(seconds)s / %(transactions)s)"

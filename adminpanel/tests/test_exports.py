@@ -1,6 +1,7 @@
 """GET /adminpanel/exports/<kind>.csv (API.md, Staff and finance): who may download, the
 dates, and what each export holds; the ledger's export reconciles with the ledger."""
 
+import re
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -13,7 +14,8 @@ from django.utils import timezone
 
 from accounts.models import User
 from adminpanel.finance import exports
-from adminpanel.finance.cells import csv_cell, csv_lines
+from adminpanel.finance.cells import csv_lines
+from adminpanel.finance.exports import FORMULA_STARTS
 from adminpanel.tests.finance_helpers import (
     CALL_RATE,
     GIFT_COST,
@@ -25,11 +27,14 @@ from adminpanel.tests.finance_helpers import (
     money_day,
     pin_money_rules,
 )
+from gifts.models import Gift
 from tests.factories import UserFactory
 from tests.fixtures import access_token_for
 from tests.helpers import assert_error
 from wallet.ledger.models import Entry, EntryType, Transaction, TransactionKind, WalletKind
 from wallet.ledger.services import Leg, system_wallet_id, wallet_ensure, wallet_transfer
+from wallet.purchases.models import Purchase
+from wallet.withdrawals.models import Withdrawal
 
 pytestmark = pytest.mark.django_db
 
@@ -235,14 +240,34 @@ def test_text_that_a_spreadsheet_would_run_is_neutralised_and_numbers_stay_numbe
     assert sorted({row["amount"] for row in rows}) == ["-5", "-7", "5", "7"]
 
 
-def test_csv_cells():
-    assert [csv_cell(v) for v in ["=1", "+1", "-1", "@a", "\ta", "\ra", "a=1", ""]] == [
-        "'=1", "'+1", "'-1", "'@a", "'\ta", "'\ra", "a=1", ""
-    ]  # fmt: skip
-    assert [csv_cell(v) for v in [-5, 0, Decimal("-4.99"), None, True]] == [
-        -5, 0, Decimal("-4.99"), "", True
-    ]  # fmt: skip
-    assert csv_lines([[-5, Decimal("-4.99"), "-5", 'a,"b"']]) == b'-5,-4.99,\'-5,"a,""b"""\r\n'
+def test_every_text_cell_of_every_export_is_safe_and_numbers_stay_numbers(fin, day, alice, hana):
+    # What users and providers choose, made to look like formulas.
+    User.objects.filter(pk=alice.pk).update(email="=cmd|' /C calc'!A0@example.com")
+    User.objects.filter(pk=hana.pk).update(email="+host@example.com")
+    Gift.objects.update(name="@SUM(A1)")
+    Purchase.objects.update(provider_ref="\tref")
+    Withdrawal.objects.update(payout_ref="-1+1", refund_reason="\rwhy")
+    client = logged_in(fin)
+
+    for kind in KINDS:
+        for row in csv_rows(download(client, kind, today())):
+            for column, cell in row.items():
+                if cell.startswith(FORMULA_STARTS):
+                    assert re.fullmatch(r"-\d+(\.\d+)?", cell), (kind, column, cell)
+
+    calls = csv_rows(download(client, "calls", today()))
+    assert calls[0]["caller_email"] == "'=cmd|' /C calc'!A0@example.com"
+    assert calls[0]["callee_email"] == "'+host@example.com"
+    assert csv_rows(download(client, "gifts", today()))[0]["gift_name"] == "'@SUM(A1)"
+    assert csv_rows(download(client, "purchases", today()))[0]["provider_ref"] == "'\tref"
+    [withdrawal] = csv_rows(download(client, "withdrawals", today()))
+    assert (withdrawal["payout_ref"], withdrawal["refund_reason"]) == ("'-1+1", "'\rwhy")
+    amounts = [row["amount"] for row in csv_rows(download(client, "transactions", today()))]
+    assert "-" + str(CALL_RATE) in amounts  # a signed number, written as one
+
+
+def test_numbers_are_written_as_numbers():
+    assert csv_lines([[-5, Decimal("-4.99"), None, 'a,"b"']]) == b'-5,-4.99,,"a,""b"""\r\n'
 
 
 # --- Who may download ------------------------------------------------------------------------
