@@ -95,8 +95,8 @@ def bar_chart(
             format_html(
                 '<text x="{}" y="{}" font-size="11" text-anchor="{}" fill="#666">{}</text>',
                 f"{x:.1f}",
-                anchor,
                 HEIGHT - 6,
+                anchor,
                 days[d].isoformat(),
             )
         )

@@ -95,6 +95,10 @@ def test_the_page_draws_the_charts_with_data(day, fin):
     assert content.count('<svg class="finance-chart"') == 6  # five coin charts, one currency
     assert content.count('<rect class="bar"') == 7  # today's bar in each; two series spent
     assert "Money received per day (USD)" in content
+    # Each chart names its first, middle and last day under the bars.
+    first, last = this_month().first.isoformat(), this_month().last.isoformat()
+    assert content.count(f'text-anchor="start" fill="#666">{first}</text>') == 6
+    assert content.count(f'text-anchor="end" fill="#666">{last}</text>') == 6
     assert 'id="top-hosts"' in content and "hana@example.com" in content
     assert "<script" not in content.split('id="content-main"')[1]  # drawn on the server
     assert 'href="/adminpanel/exports/' not in content  # the exports are a form
