@@ -14,6 +14,8 @@ __all__ = ["audit_admin"]
 admin.site.site_header = "Videochat administration"
 admin.site.site_title = "Videochat admin"
 admin.site.index_title = "Operations"
+# The index with the Finance box (the dashboard and the exports) for staff who may see it.
+admin.site.index_template = "adminpanel/index.html"
 
 
 admin.site.unregister(Group)

@@ -88,6 +88,8 @@ class Call(models.Model):
                 condition=Q(status="active"),
                 name="call_billing_due",
             ),
+            # The finance export of calls, read a range of days in (created_at, id) order.
+            models.Index(fields=["created_at"], name="call_created"),
             # Ringing calls that time out.
             models.Index(
                 fields=["created_at"], condition=Q(status="ringing"), name="call_ringing_since"

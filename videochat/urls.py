@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from adminpanel.finance.views import finance_dashboard
 from videochat import client_views
 from videochat.errors import api_not_found
 from videochat.health import healthz
@@ -16,7 +17,9 @@ api_v1 = [
 
 urlpatterns = [
     path("", client_views.index, name="client"),
+    path("admin/finance/", admin.site.admin_view(finance_dashboard), name="finance_dashboard"),
     path("admin/", admin.site.urls),
+    path("adminpanel/", include("adminpanel.urls")),
     path("healthz", healthz, name="healthz"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),

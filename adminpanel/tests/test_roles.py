@@ -156,3 +156,14 @@ def test_support_bans_users_but_not_staff_and_grants_no_access(alice):
     page = support.get(f"/admin/accounts/user/{alice.pk}/change/").content.decode()
     assert 'name="_save"' in page
     assert 'name="is_superuser"' not in page and 'name="groups"' not in page
+
+
+@pytest.mark.parametrize(("roles", "allowed"), [([FINANCE], True), ([SUPPORT], False)])
+def test_only_finance_opens_the_dashboard_and_the_exports(roles: list[str], allowed: bool):
+    client = role_client(*roles)
+    dashboard = client.get("/admin/finance/")
+    export = client.get("/adminpanel/exports/calls.csv", {"from": "2026-01-01", "to": "2026-01-02"})
+
+    assert dashboard.status_code == (200 if allowed else 403)
+    assert export.status_code == (200 if allowed else 403)
+    assert (b"/admin/finance/" in client.get("/admin/").content) == allowed

@@ -158,7 +158,16 @@ class Entry(models.Model):
             models.UniqueConstraint(fields=["transaction", "wallet"], name="entry_wallet_once"),
         ]
         # A wallet's history, newest first, is read by id (its cursor).
-        indexes = [models.Index(fields=["wallet", "-id"], name="entry_wallet_history")]
+        indexes = [
+            models.Index(fields=["wallet", "-id"], name="entry_wallet_history"),
+            # The finance dashboard: each series sums one entry type per day over a range,
+            # read from the index alone (adminpanel/finance/dashboard.py).
+            models.Index(
+                fields=["type", "created_at"],
+                include=["amount", "wallet", "transaction"],
+                name="entry_type_created",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.amount:+d} to wallet {self.wallet_id}"
