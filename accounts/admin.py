@@ -12,7 +12,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
 from accounts.admin_adjustments import wallet_adjust_view
-from accounts.models import Block, Report, User
+from accounts.models import Block, Report, Role, User
 from accounts.services import (
     email_normalize,
     host_unverify,
@@ -82,7 +82,7 @@ class HostVerifiedFilter(admin.SimpleListFilter):
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[User]) -> QuerySet[User]:
         if self.value() in ("yes", "no"):
-            return queryset.filter(role="host", host_verified_at__isnull=self.value() == "no")
+            return queryset.filter(role=Role.HOST, host_verified_at__isnull=self.value() == "no")
         return queryset
 
 
