@@ -56,6 +56,12 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_active = models.BooleanField(default=True)
     is_staff = models.BooleanField(default=False, help_text="May log in to the admin.")
     created_at = models.DateTimeField(default=timezone.now)
+    # A host staff have checked: only verified hosts may request withdrawals. `by` is empty
+    # for hosts verified by the data migration (accounts/migrations/0002) or by a script.
+    host_verified_at = models.DateTimeField(null=True, blank=True)
+    host_verified_by = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     objects = UserManager()
 
@@ -83,6 +89,10 @@ class User(AbstractBaseUser, PermissionsMixin):
     @property
     def is_host(self) -> bool:
         return self.role == Role.HOST
+
+    @property
+    def is_verified_host(self) -> bool:
+        return self.is_host and self.host_verified_at is not None
 
 
 class Block(models.Model):

@@ -1,5 +1,5 @@
 """Every write of the accounts app: registration, JWT sessions, profiles, blocks, reports,
-deactivation."""
+deactivation and reactivation, host verification."""
 
 import logging
 from typing import Any, TypedDict
@@ -204,6 +204,29 @@ def user_deactivate(*, user: User, by: User | None = None) -> None:
     logger.info("User %s deactivated by %s", user.pk, by.pk if by else "a service")
 
 
+def user_reactivate(*, users: QuerySet[User], by: User | None) -> int:
+    """Lift the ban of the inactive users among `users`: they may log in anew (their old
+    sessions stay revoked), each with its audit entry `user.reactivate`; returns how many
+    changed."""
+    with transaction.atomic():
+        banned = list(
+            User.objects.filter(pk__in=users.values("pk"), is_active=False)
+            .select_for_update(no_key=True)
+            .order_by("pk")
+        )
+        User.objects.filter(pk__in=[user.pk for user in banned]).update(is_active=True)
+        for user in banned:
+            user.is_active = True
+            audit_record(
+                actor=by,
+                action="user.reactivate",
+                target=user,
+                before={"is_active": False},
+                after={"is_active": True},
+            )
+    return len(banned)
+
+
 def user_update_profile(*, user: User, changes: ProfileChanges) -> User:
     """Apply the user's own profile changes and tell their other devices
     (`profile:update`). Only hosts have a rate (`null` from anyone else changes nothing);
@@ -324,3 +347,55 @@ def report_close(*, reports: QuerySet[Report], status: Report.Status, by: User |
                 after={"status": status},
             )
     return len(still_open)
+
+
+def host_verify(*, users: QuerySet[User], by: User | None) -> int:
+    """Verify the unverified hosts among `users` (they may request withdrawals from now on),
+    recording who and when, each with its audit entry `user.verify_host`; returns how many
+    changed. Others (verified already, not hosts) are left as they are."""
+    now = timezone.now()
+    with transaction.atomic():
+        hosts = _hosts_locked(users, verified=False)
+        User.objects.filter(pk__in=[host.pk for host in hosts]).update(
+            host_verified_at=now, host_verified_by=by
+        )
+        for host in hosts:
+            audit_record(
+                actor=by,
+                action="user.verify_host",
+                target=host,
+                before={"host_verified_at": None},
+                after={"host_verified_at": now},
+            )
+    return len(hosts)
+
+
+def host_unverify(*, users: QuerySet[User], by: User | None) -> int:
+    """Revoke the verification of the verified hosts among `users` (no withdrawal requests
+    until verified again; open ones go on), audited as `user.unverify_host`; returns how
+    many changed."""
+    with transaction.atomic():
+        hosts = _hosts_locked(users, verified=True)
+        User.objects.filter(pk__in=[host.pk for host in hosts]).update(
+            host_verified_at=None, host_verified_by=None
+        )
+        for host in hosts:
+            audit_record(
+                actor=by,
+                action="user.unverify_host",
+                target=host,
+                before={"host_verified_at": host.host_verified_at},
+                after={"host_verified_at": None},
+            )
+    return len(hosts)
+
+
+def _hosts_locked(users: QuerySet[User], *, verified: bool) -> list[User]:
+    # Locked by id, in id order: `users` may come with joins or DISTINCT (an admin search).
+    return list(
+        User.objects.filter(
+            pk__in=users.values("pk"), role=Role.HOST, host_verified_at__isnull=not verified
+        )
+        .select_for_update(no_key=True)
+        .order_by("pk")
+    )

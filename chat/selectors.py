@@ -127,3 +127,15 @@ def conversation_partner_ids(*, user_id: int) -> list[int]:
     for participants in Conversation.objects(participants=user_id).scalar("participants"):
         partners.update(p for p in participants if p != user_id)
     return sorted(partners)
+
+
+def messages_between(*, user_ids: tuple[int, int], limit: int = PAGE_DEFAULT) -> list[Message]:
+    """The `limit` most recent messages of the two users' conversation, oldest first (for
+    staff reading a reported conversation; no participant check: the caller's permission
+    decides)."""
+    key = "{}:{}".format(*sorted(user_ids))
+    conversation = Conversation.objects(key=key).only("id").first()
+    if conversation is None:
+        return []
+    query = Message.objects(conversation_id=str(conversation.id))
+    return list(query.order_by("-created_at", "-id").limit(limit))[::-1]

@@ -31,8 +31,15 @@ class UserFactory(DjangoModelFactory):
 
 
 class HostFactory(UserFactory):
+    """A host staff have verified (she may request withdrawals);
+    `HostFactory.create(unverified=True)` for one who is not yet."""
+
     gender = Gender.FEMALE
     role = Role.HOST
+    host_verified_at = factory.LazyFunction(timezone.now)
+
+    class Params:
+        unverified = factory.Trait(host_verified_at=None)
 
 
 class StaffFactory(UserFactory):

@@ -73,6 +73,10 @@ class PermissionDenied(ApplicationError):
     code, status = "permission_denied", 403
 
 
+class HostNotVerified(ApplicationError):
+    code, status = "host_not_verified", 403
+
+
 class Blocked(ApplicationError):
     code, status = "blocked", 403
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from django.db import connection, connections, transaction
+from django.utils import timezone
 
 from accounts.models import User
 from tests.helpers import balance, fund
@@ -82,8 +83,10 @@ def race(hold_lock: Callable[[], object], *contenders: Callable[[], Any]) -> lis
 
 @pytest.fixture
 def host(transactional_db: None) -> User:
-    """A host with 5000 coins."""
-    user = User.objects.create_user("hana@example.com", "x", name="Hana", role="host")
+    """A verified host with 5000 coins."""
+    user = User.objects.create_user(
+        "hana@example.com", "x", name="Hana", role="host", host_verified_at=timezone.now()
+    )
     fund(user, 5000)
     return user
 

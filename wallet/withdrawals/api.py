@@ -25,7 +25,8 @@ class WithdrawalsApi(GenericAPIView[Withdrawal]):
         "follows) and the withdrawal is `pending` until staff review it. Small requests from "
         "hosts in good standing are approved on the spot: the answer then already says "
         "`approved`. One withdrawal may be open (`pending` or `approved`) at a time: another "
-        "is 409 `conflict` with `details.withdrawal_id`. Not a host: 403. The same "
+        "is 409 `conflict` with `details.withdrawal_id`. Not a host: 403; a host staff have not "
+        "verified yet: 403 `host_not_verified` (nothing held). The same "
         "`Idempotency-Key` with the same `coins` answers 201 with the first withdrawal (as "
         "it is now); with other `coins` it is 409 `idempotency_mismatch`.",
         request=WithdrawalCreateSerializer,

@@ -31,6 +31,7 @@ from accounts.models import User
 from adminpanel.audit.services import audit_record
 from videochat.errors import (
     Conflict,
+    HostNotVerified,
     IdempotencyMismatch,
     NotFound,
     PermissionDenied,
@@ -71,10 +72,12 @@ def withdrawal_request(*, user: User, coins: int, idempotency_key: str | None = 
     """A host asks to cash out `coins`: they move to a hold at once, in the transaction that
     creates the withdrawal, which is auto-approved when the rules allow. With a client
     `idempotency_key`, the same key and amount return the first withdrawal again.
-    Raises PermissionDenied (not a host), ValidationFailed (amount out of bounds),
+    Raises PermissionDenied (not a host), HostNotVerified, ValidationFailed (amount out of bounds),
     InsufficientFunds, Conflict (another withdrawal is open), IdempotencyMismatch."""
     if not user.is_host:
         raise PermissionDenied("Only hosts can withdraw coins.")
+    if not user.is_verified_host:
+        raise HostNotVerified("Staff have not verified this host yet: no withdrawals before.")
     # The client's key names the hold transaction, so a repeat finds the first request.
     client_hold_key = (
         f"withdrawal:user:{user.pk}:request:{idempotency_key}" if idempotency_key else None

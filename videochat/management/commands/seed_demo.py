@@ -7,6 +7,7 @@ from typing import Any
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.utils import timezone
 
 from accounts.models import Gender, Role, User
 from adminpanel.roles import FINANCE, SUPPORT, roles_sync
@@ -105,8 +106,17 @@ class Command(BaseCommand):
             user = User.objects.create_superuser(email, DEMO_PASSWORD, name=name, gender=gender)
         elif user is None:
             lat, lon = location or (None, None)
+            # Demo hosts are verified (by the seed: nobody), so they can try withdrawals.
+            verified_at = timezone.now() if role == Role.HOST else None
             user = User.objects.create_user(
-                email, DEMO_PASSWORD, name=name, gender=gender, role=role, lat=lat, lon=lon
+                email,
+                DEMO_PASSWORD,
+                name=name,
+                gender=gender,
+                role=role,
+                lat=lat,
+                lon=lon,
+                host_verified_at=verified_at,
             )
         wallet_ensure(user_id=user.pk)
         if coins:
