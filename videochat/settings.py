@@ -276,6 +276,9 @@ WITHDRAWAL_MIN_COINS = env_int("WITHDRAWAL_MIN_COINS", 1000, minimum=1)
 WITHDRAWAL_MAX_COINS = env_int("WITHDRAWAL_MAX_COINS", 500_000, minimum=WITHDRAWAL_MIN_COINS)
 WITHDRAWAL_AUTO_APPROVE_MAX_COINS = env_int("WITHDRAWAL_AUTO_APPROVE_MAX_COINS", 5000, minimum=0)
 WITHDRAWAL_GOOD_STANDING_DAYS = env_int("WITHDRAWAL_GOOD_STANDING_DAYS", 30, minimum=0)
+# Earnings (host share of calls and gifts) become withdrawable this many days after they
+# were earned, once a refund or chargeback of what paid for them is unlikely.
+WITHDRAWAL_SETTLEMENT_DAYS = env_int("WITHDRAWAL_SETTLEMENT_DAYS", 7, minimum=0)
 # Outside providers behind our interfaces; "sandbox" is the built-in test double.
 PAYMENT_PROVIDERS = env_list("PAYMENT_PROVIDERS", ["sandbox"])
 PAYOUT_PROVIDER = env_str("PAYOUT_PROVIDER", "sandbox") or "sandbox"

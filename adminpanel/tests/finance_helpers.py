@@ -42,6 +42,8 @@ def pin_money_rules(settings: Any) -> None:
     settings.PAYOUT_PROVIDER = "sandbox"
     settings.WITHDRAWAL_MIN_COINS = 1
     settings.WITHDRAWAL_AUTO_APPROVE_MAX_COINS = 0
+    # The host withdraws what she earned the same day.
+    settings.WITHDRAWAL_SETTLEMENT_DAYS = 0
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import pytest
 from django.db import connection, connections, transaction
 
 from accounts.models import User
-from tests.helpers import balance, fund
+from tests.helpers import balance, earn
 from tests.servers import running_servers
 from videochat.errors import Conflict
 from wallet.ledger.models import Transaction, Wallet, WalletKind
@@ -84,7 +84,7 @@ def race(hold_lock: Callable[[], object], *contenders: Callable[[], Any]) -> lis
 def host(transactional_db: None) -> User:
     """A host with 5000 coins."""
     user = User.objects.create_user("hana@example.com", "x", name="Hana", role="host")
-    fund(user, 5000)
+    earn(user, 5000)
     return user
 
 

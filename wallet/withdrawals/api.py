@@ -27,7 +27,9 @@ class WithdrawalsApi(GenericAPIView[Withdrawal]):
         "`approved`. One withdrawal may be open (`pending` or `approved`) at a time: another "
         "is 409 `conflict` with `details.withdrawal_id`. Not a host: 403. The same "
         "`Idempotency-Key` with the same `coins` answers 201 with the first withdrawal (as "
-        "it is now); with other `coins` it is 409 `idempotency_mismatch`.",
+        "it is now); with other `coins` it is 409 `idempotency_mismatch`. Only earned "
+        "coins can be withdrawn: more than `withdrawable` (GET /wallet) is 402 "
+        "`insufficient_funds` with `details.withdrawable`, and nothing is held.",
         request=WithdrawalCreateSerializer,
         parameters=[
             OpenApiParameter(

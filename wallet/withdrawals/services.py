@@ -32,12 +32,14 @@ from adminpanel.audit.services import audit_record
 from videochat.errors import (
     Conflict,
     IdempotencyMismatch,
+    InsufficientFunds,
     NotFound,
     PermissionDenied,
     ValidationFailed,
 )
 from videochat.gateway.notify import notify
-from wallet.ledger.models import EntryType, Transaction, TransactionKind, WalletKind
+from wallet.ledger.models import EntryType, Transaction, TransactionKind, Wallet, WalletKind
+from wallet.ledger.selectors import wallet_withdrawable
 from wallet.ledger.services import (
     Leg,
     reference_id_reserve,
@@ -146,6 +148,7 @@ def _request_open(*, user: User, coins: int, client_hold_key: str | None) -> Wit
         withdrawal_id = reference_id_reserve(model=Withdrawal)
         hold_key = client_hold_key or f"withdrawal:{withdrawal_id}:hold"
         hold_wallet = system_wallet_id(kind=WalletKind.WITHDRAWAL_HOLD, key=hold_key)
+        _check_withdrawable(user=user, coins=coins, wallet_ids=[user_wallet, hold_wallet], now=now)
         hold = wallet_transfer(
             kind=TransactionKind.WITHDRAWAL,
             idempotency_key=hold_key,
@@ -165,6 +168,20 @@ def _request_open(*, user: User, coins: int, client_hold_key: str | None) -> Wit
             status=Withdrawal.Status.APPROVED if auto_approved else Withdrawal.Status.PENDING,
             auto_approved=auto_approved,
             reviewed_at=now if auto_approved else None,
+        )
+
+
+def _check_withdrawable(*, user: User, coins: int, wallet_ids: list[int], now: datetime) -> None:
+    """Raise InsufficientFunds unless `coins` are within what `user` may withdraw. Locks the
+    wallets the hold will move (primary-key order, as wallet_transfer does, which then finds
+    them locked) first, so a concurrent request or spend waits and can't pass on the same
+    earnings."""
+    list(Wallet.objects.select_for_update().filter(pk__in=wallet_ids).order_by("pk"))
+    withdrawable = wallet_withdrawable(user=user, now=now)
+    if coins > withdrawable:
+        raise InsufficientFunds(
+            "Only coins you earned can be withdrawn, once they have settled.",
+            details={"withdrawable": withdrawable, "needed": coins},
         )
 
 
