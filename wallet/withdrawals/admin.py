@@ -5,6 +5,7 @@ Every change goes through the services in `wallet.withdrawals.services`; nothing
 withdrawal or a balance directly."""
 
 from collections.abc import Callable
+from datetime import datetime
 
 from django import forms
 from django.contrib import admin, messages
@@ -22,6 +23,7 @@ from wallet.withdrawals.services import (
     withdrawal_payout_retry,
     withdrawal_refund,
     withdrawal_reject,
+    withdrawal_reviewable_at,
 )
 
 
@@ -65,6 +67,7 @@ class WithdrawalAdmin(admin.ModelAdmin[Withdrawal]):
         "coins",
         "status",
         "auto_approved",
+        "review_note",
         "created_at",
         "reviewed_at",
         "paid_at",
@@ -78,7 +81,16 @@ class WithdrawalAdmin(admin.ModelAdmin[Withdrawal]):
         (None, {"fields": ("user", "coins", "status", "created_at")}),
         (
             "Review",
-            {"fields": ("auto_approved", "reviewed_by", "reviewed_at", "rejection_reason")},
+            {
+                "fields": (
+                    "reviewable_at",
+                    "auto_approved",
+                    "review_note",
+                    "reviewed_by",
+                    "reviewed_at",
+                    "rejection_reason",
+                )
+            },
         ),
         (
             "Payout",
@@ -87,12 +99,17 @@ class WithdrawalAdmin(admin.ModelAdmin[Withdrawal]):
         ("Refund", {"fields": ("refunded_by", "refunded_at", "refund_reason")}),
         ("Ledger", {"fields": ("hold_wallet", "hold", "settlement")}),
     )
+    readonly_fields = ("reviewable_at",)
     action_form = WithdrawalActionForm
     actions = ("approve_selected", "reject_selected", "refund_selected", "retry_payout")
 
     @admin.display(description="User", ordering="user__email")
     def user_email(self, withdrawal: Withdrawal) -> str:
         return withdrawal.user.email
+
+    @admin.display(description="Approvable from (cooling-off over)")
+    def reviewable_at(self, withdrawal: Withdrawal) -> datetime:
+        return withdrawal_reviewable_at(withdrawal)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -44,6 +44,8 @@ class Withdrawal(models.Model):
     )
     reviewed_at = models.DateTimeField(null=True, blank=True)
     auto_approved = models.BooleanField(default=False)
+    # Why beat's auto-review approved it, or left it for staff; empty until it looked.
+    review_note = models.CharField(max_length=200, blank=True)
     rejection_reason = models.CharField(max_length=200, blank=True)
     payout_ref = models.CharField(max_length=100, blank=True)
     payout_attempts = models.PositiveSmallIntegerField(default=0)
