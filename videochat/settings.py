@@ -281,6 +281,10 @@ WITHDRAWAL_AUTO_APPROVE_MAX_COINS = env_int("WITHDRAWAL_AUTO_APPROVE_MAX_COINS",
 WITHDRAWAL_AUTO_APPROVE_DAILY_MAX_COINS = env_int(
     "WITHDRAWAL_AUTO_APPROVE_DAILY_MAX_COINS", 10_000, minimum=0
 )
+# A request above this many coins needs the approval of two different members of staff.
+WITHDRAWAL_TWO_APPROVALS_ABOVE_COINS = env_int(
+    "WITHDRAWAL_TWO_APPROVALS_ABOVE_COINS", 20_000, minimum=0
+)
 WITHDRAWAL_GOOD_STANDING_DAYS = env_int("WITHDRAWAL_GOOD_STANDING_DAYS", 30, minimum=0)
 # Earnings (host share of calls and gifts) become withdrawable this many days after they
 # were earned, once a refund or chargeback of what paid for them is unlikely.

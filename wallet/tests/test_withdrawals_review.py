@@ -73,7 +73,7 @@ def test_a_rejection_needs_a_reason(pending, staff, reason):
 def test_staff_approve_in_the_admin(finance, pending):
     page = act(finance, "approve_selected", pending, post="yes")
 
-    assert "Approved: 1 withdrawal(s)." in page
+    assert "Approved (or given a first approval): 1 withdrawal(s)." in page
     pending.refresh_from_db()
     assert pending.status == "approved"
     assert pending.reviewed_by is not None

@@ -16,6 +16,7 @@ WITHDRAWALS = "/api/v1/withdrawals"
 ADMIN = "/admin/wallet/withdrawal/"
 # The bounds every withdrawal test runs with (the `withdrawal_rules` fixture, conftest.py).
 MIN_COINS, MAX_COINS, AUTO_APPROVE_MAX, AUTO_APPROVE_DAILY_MAX = 100, 10_000, 500, 800
+TWO_APPROVALS_ABOVE = 5000
 
 
 def pin_withdrawal_rules(settings: Any) -> None:
@@ -24,6 +25,7 @@ def pin_withdrawal_rules(settings: Any) -> None:
     settings.WITHDRAWAL_MAX_COINS = MAX_COINS
     settings.WITHDRAWAL_AUTO_APPROVE_MAX_COINS = AUTO_APPROVE_MAX
     settings.WITHDRAWAL_AUTO_APPROVE_DAILY_MAX_COINS = AUTO_APPROVE_DAILY_MAX
+    settings.WITHDRAWAL_TWO_APPROVALS_ABOVE_COINS = TWO_APPROVALS_ABOVE
     # Review at once: the cooling-off has tests of its own (test_withdrawals_auto_review).
     settings.WITHDRAWAL_COOLING_OFF_HOURS = 0
     settings.WITHDRAWAL_GOOD_STANDING_DAYS = 30

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.db.models import QuerySet
@@ -68,6 +69,7 @@ class WithdrawalAdmin(admin.ModelAdmin[Withdrawal]):
         "status",
         "auto_approved",
         "review_note",
+        "first_approved_by",
         "created_at",
         "reviewed_at",
         "paid_at",
@@ -86,6 +88,8 @@ class WithdrawalAdmin(admin.ModelAdmin[Withdrawal]):
                     "reviewable_at",
                     "auto_approved",
                     "review_note",
+                    "first_approved_by",
+                    "first_approved_at",
                     "reviewed_by",
                     "reviewed_at",
                     "rejection_reason",
@@ -130,16 +134,28 @@ class WithdrawalAdmin(admin.ModelAdmin[Withdrawal]):
         self, request: HttpRequest, queryset: QuerySet[Withdrawal]
     ) -> TemplateResponse | None:
         """First a confirmation page (the withdrawals, what approving does), then the
-        approvals. A second submit finds them approved: each is approved once."""
+        approvals; one that needs two gets its first, or its second from another member of
+        staff. A second submit finds them approved: each is approved once."""
         if request.POST.get("post") != "yes":
             return self._confirmation(request, queryset, "approve", "Approve withdrawals")
         staff = _staff(request)
-        self._apply(
-            request,
-            queryset,
-            "Approved",
-            lambda pk: withdrawal_approve(withdrawal_id=pk, staff=staff),
-        )
+        waiting: list[str] = []
+
+        def approve(pk: int) -> None:
+            if (
+                withdrawal_approve(withdrawal_id=pk, staff=staff).status
+                == Withdrawal.Status.PENDING
+            ):
+                waiting.append(f"#{pk}")
+
+        self._apply(request, queryset, "Approved (or given a first approval)", approve)
+        if waiting:
+            self.message_user(
+                request,
+                f"First approval recorded for {', '.join(waiting)}: another member of staff "
+                "must approve before it is paid.",
+                messages.WARNING,
+            )
         return None
 
     @admin.action(description="Reject selected withdrawals (refund)", permissions=["review"])
@@ -197,7 +213,7 @@ class WithdrawalAdmin(admin.ModelAdmin[Withdrawal]):
     ) -> TemplateResponse:
         """The page naming what `<step>_selected` will do to the selected withdrawals; its
         form posts the action again with post=yes. Nothing changes until then."""
-        withdrawals = list(queryset.select_related("user").order_by("pk"))
+        withdrawals = list(queryset.select_related("user", "first_approved_by").order_by("pk"))
         context = {
             **self.admin_site.each_context(request),
             "title": title,
@@ -209,6 +225,7 @@ class WithdrawalAdmin(admin.ModelAdmin[Withdrawal]):
             "reason": request.POST.get("reason", ""),
             "reason_max": REASON_MAX if with_reason else None,
             "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "two_approvals_above": settings.WITHDRAWAL_TWO_APPROVALS_ABOVE_COINS,
         }
         return TemplateResponse(
             request, f"admin/wallet/withdrawal/{step}_confirmation.html", context

@@ -254,6 +254,9 @@ def withdrawal_auto_review(*, withdrawal_id: int, now: datetime) -> Withdrawal:
 
 def _auto_approval_concern(withdrawal: Withdrawal, now: datetime) -> str | None:
     """Why the system leaves `withdrawal` to staff, or None when it may approve it."""
+    if _needs_two_approvals(withdrawal):
+        above = settings.WITHDRAWAL_TWO_APPROVALS_ABOVE_COINS
+        return f"above {above} coins: two members of staff must approve it."
     per_request = settings.WITHDRAWAL_AUTO_APPROVE_MAX_COINS
     if not per_request:
         return "auto-approval is off."
@@ -283,8 +286,11 @@ def withdrawal_reviewable_at(withdrawal: Withdrawal) -> datetime:
 
 
 def withdrawal_approve(*, withdrawal_id: int, staff: User) -> Withdrawal:
-    """Staff let a pending withdrawal be paid (by the next payout sweep). Raises Conflict
-    when it is no longer pending."""
+    """Staff let a pending withdrawal be paid (by the next payout sweep). One above
+    WITHDRAWAL_TWO_APPROVALS_ABOVE_COINS needs two different members of staff: the first
+    approval is recorded (`first_approved_by`) and it stays pending until the second.
+    Raises Conflict when it is no longer pending, still cooling off, or when the staff member
+    who gave the first approval approves again."""
     _check_staff(staff)
     with transaction.atomic():
         withdrawal = _locked(withdrawal_id)
@@ -296,12 +302,53 @@ def withdrawal_approve(*, withdrawal_id: int, staff: User) -> Withdrawal:
                 f"Cooling off until {reviewable_at:%Y-%m-%d %H:%M} UTC: no approval before then.",
                 details={"reviewable_at": iso_timestamp(reviewable_at)},
             )
+        if _needs_two_approvals(withdrawal):
+            if withdrawal.first_approved_by_id is None:
+                return _approve_first(withdrawal, staff, now)
+            if withdrawal.first_approved_by_id == staff.pk:
+                raise Conflict(
+                    "You gave the first approval; a second member of staff must approve it.",
+                    details={"first_approved_by": staff.email},
+                )
         withdrawal.status = Withdrawal.Status.APPROVED
         withdrawal.reviewed_by = staff
         withdrawal.reviewed_at = now
         withdrawal.save(update_fields=["status", "reviewed_by", "reviewed_at"])
-        _audit(withdrawal, staff, "withdrawal.approve", Withdrawal.Status.PENDING)
+        # The second approval of two names the first in its entry.
+        first = (
+            {"first_approved_by": withdrawal.first_approved_by}
+            if withdrawal.first_approved_by_id
+            else {}
+        )
+        _audit(
+            withdrawal,
+            staff,
+            "withdrawal.approve",
+            Withdrawal.Status.PENDING,
+            before=first,
+            after=first,
+        )
         _announce(withdrawal)
+    return withdrawal
+
+
+def _needs_two_approvals(withdrawal: Withdrawal) -> bool:
+    return withdrawal.coins > settings.WITHDRAWAL_TWO_APPROVALS_ABOVE_COINS
+
+
+def _approve_first(withdrawal: Withdrawal, staff: User, now: datetime) -> Withdrawal:
+    """Record the first of two approvals on a locked withdrawal; it stays pending."""
+    withdrawal.first_approved_by = staff
+    withdrawal.first_approved_at = now
+    withdrawal.save(update_fields=["first_approved_by", "first_approved_at"])
+    _audit(
+        withdrawal,
+        staff,
+        "withdrawal.approve_first",
+        Withdrawal.Status.PENDING,
+        before={"first_approved_by": None},
+        after={"first_approved_by": staff},
+    )
     return withdrawal
 
 
