@@ -47,8 +47,8 @@ def wallet_withdrawable(*, user: User, now: datetime | None = None) -> int:
     cashed out or holds for a withdrawal (net of those that came back) and the earnings taken
     back from her, at most her balance: spending draws on bought coins first, so only
     spending beyond them eats into earnings. 0 for users who are not hosts.
-    One aggregate over her wallet's earning and withdrawal entries (an index-only scan of
-    `entry_wallet_withdrawable`); a request reads it with her wallet locked."""
+    One aggregate over her wallet's earning and withdrawal entries, found through the partial
+    index `entry_wallet_withdrawable`; a request reads it with her wallet locked."""
     if not user.is_host:
         return 0
     settled_before = (now or timezone.now()) - timedelta(days=settings.WITHDRAWAL_SETTLEMENT_DAYS)
