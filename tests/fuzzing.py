@@ -14,7 +14,7 @@ from chat.services import message_send
 from gifts.models import GiftSend
 from gifts.services import gift_send
 from tests.factories import CoinPackageFactory, GiftFactory, HostFactory, UserFactory
-from tests.helpers import fund, online
+from tests.helpers import fund, online, settle_earnings
 from wallet.ledger.models import Entry, Wallet
 from wallet.purchases.models import Purchase
 from wallet.withdrawals.models import Withdrawal
@@ -116,6 +116,7 @@ def build_world() -> World:
     # hana earns the host share of these gifts: enough to withdraw.
     for n in range(3):
         gift_send(sender=alice, to=hana.pk, gift_id=gifts[1].pk, idempotency_key=f"fuzz-gift-{n}")
+    settle_earnings(hana)
     online(hana)
     call = call_invite(caller=alice, callee_id=hana.pk)
     call_accept(call_id=call.pk, user=hana)

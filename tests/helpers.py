@@ -1,15 +1,33 @@
 """Helpers every app's tests share: the API's error shape, admin sessions and the audit log,
 coins in and out of wallets, and users put online."""
 
+from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.test import Client
+from django.utils import timezone
 
 from accounts.models import User
 from accounts.presence import Location, presence_socket_alive
 from adminpanel.models import AuditEntry
-from wallet.ledger.models import Wallet
-from wallet.ledger.services import wallet_adjust, wallet_of_user
+from wallet.ledger.models import (
+    EARNING_ENTRY_TYPES,
+    Entry,
+    EntryType,
+    Transaction,
+    TransactionKind,
+    Wallet,
+    WalletKind,
+)
+from wallet.ledger.services import (
+    Leg,
+    system_wallet_id,
+    wallet_adjust,
+    wallet_ensure,
+    wallet_of_user,
+    wallet_transfer,
+)
 
 
 def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:
@@ -53,6 +71,39 @@ def fund(user: User, coins: int, key: str = "") -> None:
         amount=coins,
         idempotency_key=key or f"fund:{user.pk}:{coins}",
         reason="test",
+    )
+
+
+def earn(host: User, coins: int, *, days_ago: float | None = None, key: str = "") -> None:
+    """Credit `host` coins she earned (a `call_earning` entry, paid from the adjustments
+    wallet to skip the caller), `days_ago` days ago: by default just past the settlement
+    window, so they are withdrawable. The default key names the host, the amount and the
+    age: the same earning twice is a replay."""
+    if days_ago is None:
+        days_ago = settings.WITHDRAWAL_SETTLEMENT_DAYS + 1
+    key = key or f"earn:{host.pk}:{coins}:{days_ago}"
+    earning = wallet_transfer(
+        kind=TransactionKind.CALL_CHARGE,
+        idempotency_key=key,
+        reference=f"test:{key}",
+        legs=[
+            Leg(wallet_ensure(user_id=host.pk), coins, EntryType.CALL_EARNING),
+            Leg(
+                system_wallet_id(kind=WalletKind.ADJUSTMENTS, key=key), -coins, EntryType.ADJUSTMENT
+            ),
+        ],
+    )
+    earned_at = timezone.now() - timedelta(days=days_ago)
+    Transaction.objects.filter(pk=earning.transaction.pk).update(created_at=earned_at)
+    Entry.objects.filter(transaction_id=earning.transaction.pk).update(created_at=earned_at)
+
+
+def settle_earnings(*hosts: User) -> None:
+    """Age every earning of `hosts` past the settlement window: all they earned becomes
+    withdrawable (for tests about something else)."""
+    earned_at = timezone.now() - timedelta(days=settings.WITHDRAWAL_SETTLEMENT_DAYS + 1)
+    Entry.objects.filter(wallet__owner__in=hosts, type__in=EARNING_ENTRY_TYPES).update(
+        created_at=earned_at
     )
 
 

@@ -31,7 +31,7 @@ from gifts.services import gift_send
 from tests.factories import CoinPackageFactory, GiftFactory, HostFactory, UserFactory
 from tests.fixtures import access_token_for
 from tests.fuzzing import error_shape_problems, online, state
-from tests.helpers import fund
+from tests.helpers import fund, settle_earnings
 from videochat.gateway.registry import registry
 from videochat.gateway.testing import Device, device, sync_thread_connections_closed  # noqa: F401
 from videochat.pagination import cursor_encode
@@ -134,8 +134,10 @@ def scene(transactional_db: None, mongo_db: Any) -> Scene:
     ).send
     gift_send(sender=bob, to=hana.pk, gift_id=gift.pk, idempotency_key="bob-key-2")
     bob_purchase = purchase_create(user=bob, package_id=package.pk, idempotency_key=BOB_KEY)
+    settle_earnings(hana)
     hana_withdrawal = withdrawal_request(user=hana, coins=1000, idempotency_key=HANA_KEY)
     gift_send(sender=bob, to=hugo.pk, gift_id=gift.pk, idempotency_key="bob-key-3")
+    settle_earnings(hugo)
     hugo_withdrawal = withdrawal_request(user=hugo, coins=1000, idempotency_key="hugo-key")
     staff = User.objects.create_superuser("staff@example.com", "x", name="Staff")
     withdrawal_reject(withdrawal_id=hugo_withdrawal.pk, staff=staff, reason="test")

@@ -269,13 +269,26 @@ TURN_URLS = env_list("TURN_URLS")
 TURN_SECRET = env_str("TURN_SECRET")
 TURN_TTL_SECONDS = env_int("TURN_TTL_SECONDS", 3600, minimum=60)
 
-# Withdrawals (coins): bounds of one request, and requests up to AUTO_APPROVE from hosts in
-# good standing (account older than GOOD_STANDING_DAYS, no open reports) skip staff review;
-# 0 turns auto-approval off.
+# Withdrawals (coins): bounds of one request. Every request waits COOLING_OFF_HOURS before
+# anyone may approve it; then beat approves it when it is at most AUTO_APPROVE_MAX_COINS, the
+# host's auto-approved coins of the last 24 hours stay within AUTO_APPROVE_DAILY_MAX_COINS,
+# and she is in good standing (account older than GOOD_STANDING_DAYS, no open reports, no
+# recent rejection); the rest waits for staff. 0 turns auto-approval off.
 WITHDRAWAL_MIN_COINS = env_int("WITHDRAWAL_MIN_COINS", 1000, minimum=1)
 WITHDRAWAL_MAX_COINS = env_int("WITHDRAWAL_MAX_COINS", 500_000, minimum=WITHDRAWAL_MIN_COINS)
+WITHDRAWAL_COOLING_OFF_HOURS = env_int("WITHDRAWAL_COOLING_OFF_HOURS", 24, minimum=0)
 WITHDRAWAL_AUTO_APPROVE_MAX_COINS = env_int("WITHDRAWAL_AUTO_APPROVE_MAX_COINS", 5000, minimum=0)
+WITHDRAWAL_AUTO_APPROVE_DAILY_MAX_COINS = env_int(
+    "WITHDRAWAL_AUTO_APPROVE_DAILY_MAX_COINS", 10_000, minimum=0
+)
+# A request above this many coins needs the approval of two different members of staff.
+WITHDRAWAL_TWO_APPROVALS_ABOVE_COINS = env_int(
+    "WITHDRAWAL_TWO_APPROVALS_ABOVE_COINS", 20_000, minimum=0
+)
 WITHDRAWAL_GOOD_STANDING_DAYS = env_int("WITHDRAWAL_GOOD_STANDING_DAYS", 30, minimum=0)
+# Earnings (host share of calls and gifts) become withdrawable this many days after they
+# were earned, once a refund or chargeback of what paid for them is unlikely.
+WITHDRAWAL_SETTLEMENT_DAYS = env_int("WITHDRAWAL_SETTLEMENT_DAYS", 7, minimum=0)
 # Outside providers behind our interfaces; "sandbox" is the built-in test double.
 PAYMENT_PROVIDERS = env_list("PAYMENT_PROVIDERS", ["sandbox"])
 PAYOUT_PROVIDER = env_str("PAYOUT_PROVIDER", "sandbox") or "sandbox"

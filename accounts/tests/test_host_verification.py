@@ -14,7 +14,7 @@ from adminpanel.models import AuditEntry
 from adminpanel.roles import FINANCE, SUPPORT
 from gifts.services import gift_send
 from tests.factories import GiftFactory, HostFactory, StaffFactory
-from tests.helpers import assert_error, balance, fund, logged_in, the_audit_entry
+from tests.helpers import assert_error, balance, earn, fund, logged_in, the_audit_entry
 from wallet.ledger.models import Transaction, TransactionKind
 from wallet.tests.withdrawal_helpers import WITHDRAWALS, pin_withdrawal_rules
 from wallet.withdrawals.models import Withdrawal
@@ -37,7 +37,7 @@ def support() -> User:
 @pytest.fixture
 def newcomer() -> User:
     host = HostFactory.create(email="nina@example.com", name="Nina", unverified=True)
-    fund(host, 3000)
+    earn(host, 3000)
     return host
 
 

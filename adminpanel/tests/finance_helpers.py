@@ -42,6 +42,9 @@ def pin_money_rules(settings: Any) -> None:
     settings.PAYOUT_PROVIDER = "sandbox"
     settings.WITHDRAWAL_MIN_COINS = 1
     settings.WITHDRAWAL_AUTO_APPROVE_MAX_COINS = 0
+    # The host withdraws what she earned the same day, and staff approve it at once.
+    settings.WITHDRAWAL_SETTLEMENT_DAYS = 0
+    settings.WITHDRAWAL_COOLING_OFF_HOURS = 0
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from videochat.openapi import error_responses
 from videochat.pagination import NewestFirstPagination
 from videochat.views import caller
 from wallet.ledger.models import Entry
-from wallet.ledger.selectors import wallet_entries
+from wallet.ledger.selectors import wallet_entries, wallet_withdrawable
 from wallet.ledger.serializers import EntryFilterSerializer, EntrySerializer, WalletSerializer
 from wallet.ledger.services import wallet_of_user
 
@@ -24,7 +24,10 @@ class WalletApi(APIView):
         responses={200: WalletSerializer, **error_responses(401)},
     )
     def get(self, request: Request) -> Response:
-        return Response(WalletSerializer(wallet_of_user(user_id=caller(request).pk)).data)
+        user = caller(request)
+        wallet = wallet_of_user(user_id=user.pk)
+        withdrawable = wallet_withdrawable(user=user)
+        return Response(WalletSerializer(wallet, context={"withdrawable": withdrawable}).data)
 
 
 class WalletTransactionsApi(ListAPIView[Entry]):

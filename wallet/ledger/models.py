@@ -111,6 +111,21 @@ class EntryType(models.TextChoices):
     WITHDRAWAL_PAYOUT = "withdrawal_payout"
 
 
+# What a host earned: her share of the calls and gifts spent on her.
+EARNING_ENTRY_TYPES = [EntryType.CALL_EARNING, EntryType.GIFT_RECEIVED]
+# Coins a host cashed out or holds for a withdrawal, net of the withdrawals that came back.
+CASH_OUT_ENTRY_TYPES = [EntryType.WITHDRAWAL, EntryType.WITHDRAWAL_REFUND]
+# Entries that take earnings back from a host (a refund or chargeback of what paid for
+# them). None exists yet: when refunds of earnings are made, their type goes here and they
+# count against what she may withdraw (docs/withdrawals.md, Withdrawable).
+EARNING_CLAWBACK_ENTRY_TYPES: list[EntryType] = []
+# Everything `wallet_withdrawable` reads (wallet.ledger.selectors).
+WITHDRAWABLE_ENTRY_TYPES = [
+    *EARNING_ENTRY_TYPES,
+    *CASH_OUT_ENTRY_TYPES,
+    *EARNING_CLAWBACK_ENTRY_TYPES,
+]
+
 USER_ENTRY_TYPES = [
     EntryType.PURCHASE,
     EntryType.CALL_CHARGE,
@@ -166,6 +181,14 @@ class Entry(models.Model):
                 fields=["type", "created_at"],
                 include=["amount", "wallet", "transaction"],
                 name="entry_type_created",
+            ),
+            # What a host may withdraw sums these entries of her wallet from the index alone
+            # (wallet.ledger.selectors.wallet_withdrawable); spending and purchases stay out.
+            models.Index(
+                fields=["wallet", "type", "created_at"],
+                include=["amount"],
+                condition=Q(type__in=WITHDRAWABLE_ENTRY_TYPES),
+                name="entry_wallet_withdrawable",
             ),
         ]
 

@@ -27,9 +27,22 @@ class EntryFilterSerializer(serializers.Serializer[dict[str, Any]]):
 
 
 class WalletSerializer(serializers.ModelSerializer[Wallet]):
+    """The caller's coins."""
+
+    # Given in the context by the view (wallet.ledger.selectors.wallet_withdrawable).
+    withdrawable = serializers.SerializerMethodField(
+        help_text="The part of the balance a host earned (her share of calls and gifts) and "
+        "may cash out: earnings older than the settlement window, less what she withdrew or "
+        "holds for a withdrawal. Spending draws on bought coins first. Always 0 for users."
+    )
+
     class Meta:
         model = Wallet
-        fields = ["balance", "updated_at"]
+        fields = ["balance", "withdrawable", "updated_at"]
+
+    def get_withdrawable(self, wallet: Wallet) -> int:
+        withdrawable: int = self.context["withdrawable"]
+        return withdrawable
 
 
 class EntryDetailsSerializer(serializers.Serializer[dict[str, Any]]):

@@ -10,7 +10,7 @@ from django.test import Client
 
 from accounts.models import User
 from tests.factories import UserFactory
-from tests.helpers import fund
+from tests.helpers import earn
 from wallet.tests.purchase_helpers import SANDBOX_SECRET
 from wallet.tests.withdrawal_helpers import make_staff, pin_withdrawal_rules
 from wallet.withdrawals.models import Withdrawal
@@ -47,7 +47,7 @@ def sandbox_requests() -> Iterator[list[Any]]:
 @pytest.fixture
 def pending(hana: User) -> Withdrawal:
     """Hana (3000 coins) asked for 1000, waiting for staff."""
-    fund(hana, 3000)
+    earn(hana, 3000)
     return withdrawal_request(user=hana, coins=1000)
 
 

@@ -52,8 +52,8 @@ def test_wallet_shows_the_balance(client_for, alice):
 
     body = client_for(alice).get(WALLET).json()
 
-    assert set(body) == {"balance", "updated_at"}
-    assert body["balance"] == 120
+    assert set(body) == {"balance", "withdrawable", "updated_at"}
+    assert (body["balance"], body["withdrawable"]) == (120, 0)
 
 
 # --- GET /wallet/transactions --------------------------------------------------------------

@@ -1,15 +1,13 @@
 """POST and GET /api/v1/withdrawals: the coins are held at once, the bounds, hosts only, one
 open withdrawal, Idempotency-Key replays, auto-approval, and the caller's own list."""
 
-from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.utils import timezone
 
-from accounts.models import Report, User
+from accounts.models import User
 from tests.factories import HostFactory
-from tests.helpers import assert_error, balance, fund
+from tests.helpers import assert_error, balance, earn, fund
 from wallet.ledger.models import Entry, Transaction, Wallet, WalletKind
 from wallet.ledger.services import wallet_ensure
 from wallet.tests.withdrawal_helpers import (
@@ -17,17 +15,12 @@ from wallet.tests.withdrawal_helpers import (
     MAX_COINS,
     MIN_COINS,
     WITHDRAWALS,
+    make_trusted,
 )
 from wallet.withdrawals.models import Withdrawal
 from wallet.withdrawals.services import withdrawal_reject, withdrawal_request
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("withdrawal_rules")]
-
-
-def make_trusted(user: User) -> None:
-    """Old enough for auto-approval (nothing else against her)."""
-    User.objects.filter(pk=user.pk).update(created_at=timezone.now() - timedelta(days=31))
-    user.refresh_from_db()
 
 
 def iso(value: Any) -> str | None:
@@ -54,7 +47,7 @@ def as_listed(withdrawal: Withdrawal) -> dict[str, Any]:
 
 
 def test_a_request_holds_the_coins_at_once(client_for, hana):
-    fund(hana, 3000)
+    earn(hana, 3000)
 
     response = client_for(hana).post(WITHDRAWALS, {"coins": 1000}, format="json")
 
@@ -82,7 +75,7 @@ def test_a_request_holds_the_coins_at_once(client_for, hana):
 
 @pytest.mark.parametrize("coins", [MIN_COINS - 1, MAX_COINS + 1])
 def test_amounts_out_of_bounds_are_refused(client_for, hana, coins):
-    fund(hana, 20_000)
+    earn(hana, 20_000)
 
     response = client_for(hana).post(WITHDRAWALS, {"coins": coins}, format="json")
 
@@ -96,7 +89,7 @@ def test_amounts_out_of_bounds_are_refused(client_for, hana, coins):
 
 @pytest.mark.parametrize("coins", [MIN_COINS, MAX_COINS])
 def test_the_bounds_themselves_are_allowed(client_for, hana, coins):
-    fund(hana, 20_000)
+    earn(hana, 20_000)
 
     response = client_for(hana).post(WITHDRAWALS, {"coins": coins}, format="json")
 
@@ -108,7 +101,7 @@ def test_the_bounds_themselves_are_allowed(client_for, hana, coins):
     "body", [{"coins": "1000"}, {"coins": 1000.5}, {"coins": True}, {"coins": None}, {}]
 )
 def test_coins_must_be_a_json_integer(client_for, hana, body):
-    fund(hana, 3000)
+    earn(hana, 3000)
 
     response = client_for(hana).post(WITHDRAWALS, body, format="json")
 
@@ -127,13 +120,13 @@ def test_only_hosts_may_withdraw(client_for, alice):
     assert balance(alice) == 3000
 
 
-def test_a_short_balance_is_402_and_creates_nothing(client_for, hana):
-    fund(hana, 999)
+def test_more_than_withdrawable_is_402_and_creates_nothing(client_for, hana):
+    earn(hana, 999)
 
     response = client_for(hana).post(WITHDRAWALS, {"coins": 1000}, format="json")
 
     error = assert_error(response, 402, "insufficient_funds")
-    assert error["details"] == {"balance": 999, "needed": 1000}
+    assert error["details"] == {"withdrawable": 999, "needed": 1000}
     assert not Withdrawal.objects.exists()
     assert not Transaction.objects.filter(kind="withdrawal").exists()
     assert balance(hana) == 999
@@ -141,7 +134,7 @@ def test_a_short_balance_is_402_and_creates_nothing(client_for, hana):
 
 @pytest.mark.parametrize("first_status", ["pending", "approved"])
 def test_one_open_withdrawal_at_a_time(client_for, hana, first_status):
-    fund(hana, 5000)
+    earn(hana, 5000)
     client = client_for(hana)
     first = client.post(WITHDRAWALS, {"coins": 1000}, format="json").json()
     Withdrawal.objects.filter(pk=first["id"]).update(status=first_status)
@@ -155,7 +148,7 @@ def test_one_open_withdrawal_at_a_time(client_for, hana, first_status):
 
 
 def test_after_a_rejection_the_host_may_ask_again(client_for, hana, staff):
-    fund(hana, 5000)
+    earn(hana, 5000)
     client = client_for(hana)
     first = client.post(WITHDRAWALS, {"coins": 1000}, format="json").json()
     withdrawal_reject(withdrawal_id=first["id"], staff=staff, reason="Check your details")
@@ -170,7 +163,7 @@ def test_after_a_rejection_the_host_may_ask_again(client_for, hana, staff):
 
 
 def test_the_same_key_and_body_return_the_first_withdrawal(client_for, hana):
-    fund(hana, 5000)
+    earn(hana, 5000)
     client = client_for(hana)
 
     first = client.post(WITHDRAWALS, {"coins": 1000}, format="json", HTTP_IDEMPOTENCY_KEY="k-1")
@@ -186,7 +179,7 @@ def test_the_same_key_and_body_return_the_first_withdrawal(client_for, hana):
 
 
 def test_a_replay_answers_the_withdrawal_as_it_is_now(client_for, hana, staff):
-    fund(hana, 5000)
+    earn(hana, 5000)
     client = client_for(hana)
     first = client.post(WITHDRAWALS, {"coins": 1000}, format="json", HTTP_IDEMPOTENCY_KEY="k-1")
     withdrawal_reject(withdrawal_id=first.json()["id"], staff=staff, reason="No")
@@ -199,7 +192,7 @@ def test_a_replay_answers_the_withdrawal_as_it_is_now(client_for, hana, staff):
 
 
 def test_the_same_key_with_other_coins_is_a_mismatch(client_for, hana):
-    fund(hana, 5000)
+    earn(hana, 5000)
     client = client_for(hana)
     client.post(WITHDRAWALS, {"coins": 1000}, format="json", HTTP_IDEMPOTENCY_KEY="k-1")
 
@@ -212,8 +205,8 @@ def test_the_same_key_with_other_coins_is_a_mismatch(client_for, hana):
 
 def test_keys_belong_to_one_host(client_for, hana):
     nina = HostFactory.create(email="nina@example.com")
-    fund(hana, 5000)
-    fund(nina, 5000)
+    earn(hana, 5000)
+    earn(nina, 5000)
 
     mine = client_for(hana).post(
         WITHDRAWALS, {"coins": 1000}, format="json", HTTP_IDEMPOTENCY_KEY="k"
@@ -228,11 +221,11 @@ def test_keys_belong_to_one_host(client_for, hana):
 
 
 def test_a_refused_request_does_not_use_up_its_key(client_for, hana):
-    fund(hana, 500)
+    earn(hana, 500)
     client = client_for(hana)
     short = client.post(WITHDRAWALS, {"coins": 1000}, format="json", HTTP_IDEMPOTENCY_KEY="k")
     assert short.status_code == 402
-    fund(hana, 600)
+    earn(hana, 600)
 
     response = client.post(WITHDRAWALS, {"coins": 1000}, format="json", HTTP_IDEMPOTENCY_KEY="k")
 
@@ -241,7 +234,7 @@ def test_a_refused_request_does_not_use_up_its_key(client_for, hana):
 
 
 def test_an_overlong_key_is_refused(client_for, hana):
-    fund(hana, 5000)
+    earn(hana, 5000)
 
     response = client_for(hana).post(
         WITHDRAWALS, {"coins": 1000}, format="json", HTTP_IDEMPOTENCY_KEY="k" * 65
@@ -252,30 +245,14 @@ def test_an_overlong_key_is_refused(client_for, hana):
     assert not Withdrawal.objects.exists()
 
 
-# --- Auto-approval -----------------------------------------------------------------------------
-
-
-def test_a_small_request_from_a_trusted_host_is_approved_at_once(client_for, hana):
+def test_a_request_waits_for_review_even_when_it_could_be_auto_approved(client_for, hana):
     make_trusted(hana)
-    fund(hana, 5000)
+    earn(hana, 5000)
 
     response = client_for(hana).post(WITHDRAWALS, {"coins": AUTO_APPROVE_MAX}, format="json")
 
     assert response.status_code == 201, response.content
-    assert response.json()["status"] == "approved"
-    assert response.json()["reviewed_at"] is not None
-    withdrawal = Withdrawal.objects.get()
-    assert (withdrawal.auto_approved, withdrawal.reviewed_by) == (True, None)
-    assert balance(hana) == 5000 - AUTO_APPROVE_MAX
-
-
-def test_a_larger_request_waits_for_staff(client_for, hana):
-    make_trusted(hana)
-    fund(hana, 5000)
-
-    response = client_for(hana).post(WITHDRAWALS, {"coins": AUTO_APPROVE_MAX + 1}, format="json")
-
-    assert response.json()["status"] == "pending"
+    assert (response.json()["status"], response.json()["reviewed_at"]) == ("pending", None)
     assert not Withdrawal.objects.get().auto_approved
 
 
@@ -283,59 +260,13 @@ def _request_directly(host: User, coins: int) -> Withdrawal:
     return withdrawal_request(user=host, coins=coins)
 
 
-def _new_account(host: User, staff: User, settings: Any) -> None:
-    User.objects.filter(pk=host.pk).update(created_at=timezone.now() - timedelta(days=29))
-
-
-def _open_report(host: User, staff: User, settings: Any) -> None:
-    Report.objects.create(reporter=staff, reported=host, reason="rude")
-
-
-def _recent_rejection(host: User, staff: User, settings: Any) -> None:
-    # Too large to be auto-approved itself, so that staff can reject it.
-    earlier = _request_directly(host, AUTO_APPROVE_MAX + 1)
-    withdrawal_reject(withdrawal_id=earlier.pk, staff=staff, reason="No")
-    Withdrawal.objects.filter(pk=earlier.pk).update(reviewed_at=timezone.now() - timedelta(days=29))
-
-
-def _auto_approval_off(host: User, staff: User, settings: Any) -> None:
-    settings.WITHDRAWAL_AUTO_APPROVE_MAX_COINS = 0
-
-
-@pytest.mark.parametrize(
-    "spoil", [_new_account, _open_report, _recent_rejection, _auto_approval_off]
-)
-def test_auto_approval_needs_good_standing(client_for, hana, staff, settings, spoil):
-    make_trusted(hana)
-    fund(hana, 5000)
-    spoil(hana, staff, settings)
-
-    response = client_for(hana).post(WITHDRAWALS, {"coins": MIN_COINS}, format="json")
-
-    assert response.status_code == 201, response.content
-    assert response.json()["status"] == "pending"
-    assert not Withdrawal.objects.get(pk=response.json()["id"]).auto_approved
-
-
-def test_old_rejections_and_closed_reports_do_not_count(client_for, hana, staff):
-    make_trusted(hana)
-    fund(hana, 5000)
-    Report.objects.create(reporter=staff, reported=hana, reason="x", status="dismissed")
-    _recent_rejection(hana, staff, None)
-    Withdrawal.objects.update(reviewed_at=timezone.now() - timedelta(days=31))
-
-    response = client_for(hana).post(WITHDRAWALS, {"coins": MIN_COINS}, format="json")
-
-    assert response.json()["status"] == "approved"
-
-
 # --- GET /withdrawals ------------------------------------------------------------------------
 
 
 def test_hosts_page_through_their_own_withdrawals_newest_first(client_for, hana, staff):
     nina = HostFactory.create(email="nina@example.com")
-    fund(hana, 5000)
-    fund(nina, 5000)
+    earn(hana, 5000)
+    earn(nina, 5000)
     mine = []
     for coins in (100, 200, 300):
         mine.append(_request_directly(hana, coins))
@@ -355,7 +286,7 @@ def test_hosts_page_through_their_own_withdrawals_newest_first(client_for, hana,
 
 
 def test_the_list_defaults_to_twenty(client_for, hana, staff):
-    fund(hana, 5000)
+    earn(hana, 5000)
     for _ in range(21):
         withdrawal_reject(
             withdrawal_id=_request_directly(hana, MIN_COINS).pk, staff=staff, reason="No"

@@ -17,11 +17,11 @@ from django.db import connection, connections, transaction
 from django.utils import timezone
 
 from accounts.models import User
-from tests.helpers import balance, fund
+from tests.helpers import balance, earn
 from tests.servers import running_servers
-from videochat.errors import Conflict
-from wallet.ledger.models import Transaction, Wallet, WalletKind
-from wallet.ledger.services import wallet_ensure
+from videochat.errors import Conflict, InsufficientFunds
+from wallet.ledger.models import EntryType, Transaction, TransactionKind, Wallet, WalletKind
+from wallet.ledger.services import Leg, wallet_ensure, wallet_transfer
 from wallet.tests.withdrawal_helpers import WITHDRAWALS, make_staff, system_total
 from wallet.withdrawals.models import Withdrawal
 from wallet.withdrawals.providers import PROVIDERS, PayoutRequest, SandboxPayoutProvider
@@ -83,11 +83,11 @@ def race(hold_lock: Callable[[], object], *contenders: Callable[[], Any]) -> lis
 
 @pytest.fixture
 def host(transactional_db: None) -> User:
-    """A verified host with 5000 coins."""
+    """A verified host with 5000 earned coins."""
     user = User.objects.create_user(
         "hana@example.com", "x", name="Hana", role="host", host_verified_at=timezone.now()
     )
-    fund(user, 5000)
+    earn(user, 5000)
     return user
 
 
@@ -138,6 +138,33 @@ def test_the_same_keyed_request_twice_at_once_is_one_withdrawal(host, client_for
     assert balance(host) == 4000
 
 
+def test_withdrawable_is_read_after_a_concurrent_spend(host):
+    other = User.objects.create_user("nina@example.com", "x", name="Nina", role="host")
+    wallet_ensure(user_id=other.pk)
+
+    def spend() -> object:
+        return wallet_transfer(
+            kind=TransactionKind.GIFT,
+            idempotency_key="spend",
+            legs=[
+                Leg(wallet_ensure(user_id=host.pk), -4500, EntryType.GIFT_SENT),
+                Leg(wallet_ensure(user_id=other.pk), 4500, EntryType.GIFT_RECEIVED),
+            ],
+        )
+
+    # The spend queues on her wallet first; the request, which locks her wallet before it
+    # computes what she may withdraw, sees the balance the spend left.
+    spent, refused = race(
+        lock_wallet_of(host), spend, lambda: withdrawal_request(user=host, coins=1000)
+    )
+
+    assert not isinstance(spent, Exception), spent
+    assert isinstance(refused, InsufficientFunds), refused
+    assert refused.details == {"withdrawable": 500, "needed": 1000}
+    assert not Withdrawal.objects.exists()
+    assert balance(host) == 500
+
+
 # --- Reviews and payouts -----------------------------------------------------------------------
 
 
@@ -164,6 +191,22 @@ def test_approve_and_reject_at_once_have_one_winner(host, first):
     else:
         assert withdrawal.status == "approved"
         assert (balance(host), held, refunds) == (4000, 1000, 0)
+
+
+def test_two_staff_approving_a_large_one_at_once_are_its_two_approvals(host, settings):
+    settings.WITHDRAWAL_TWO_APPROVALS_ABOVE_COINS = 999
+    fay, sam = make_staff(), User.objects.create_superuser("sam@example.com", "x", name="Sam")
+    withdrawal = withdrawal_request(user=host, coins=1000)
+
+    first, second = race(
+        lock_withdrawal(withdrawal),
+        lambda: withdrawal_approve(withdrawal_id=withdrawal.pk, staff=fay),
+        lambda: withdrawal_approve(withdrawal_id=withdrawal.pk, staff=sam),
+    )
+
+    assert (first.status, second.status) == ("pending", "approved"), (first, second)
+    withdrawal.refresh_from_db()
+    assert (withdrawal.first_approved_by, withdrawal.reviewed_by) == (fay, sam)
 
 
 def test_two_workers_paying_at_once_pay_once(host):

@@ -13,7 +13,7 @@ from django.test import Client
 
 from accounts.models import User
 from tests.factories import HostFactory
-from tests.helpers import balance, fund
+from tests.helpers import balance, earn
 from videochat.errors import Conflict, ValidationFailed
 from videochat.gateway.testing import open_socket, sync_thread_connections_closed  # noqa: F401
 from wallet.ledger.models import Entry, Transaction, WalletKind
@@ -186,7 +186,7 @@ def test_only_failed_withdrawals_are_refunded(pending, staff, hana):
     assert not Transaction.objects.filter(kind="withdrawal_refund").exists()
     # A failed one can't be rejected either: reviewing is over.
     nina = HostFactory.create(email="nina@example.com")
-    fund(nina, 3000)
+    earn(nina, 3000)
     other = withdrawal_request(user=nina, coins=1000)
     withdrawal_approve(withdrawal_id=other.pk, staff=staff)
     fail_every_attempt()
@@ -196,7 +196,7 @@ def test_only_failed_withdrawals_are_refunded(pending, staff, hana):
 
 def test_the_refund_action_skips_what_is_not_failed(finance, failed, staff):
     nina = HostFactory.create(email="nina@example.com")
-    fund(nina, 3000)
+    earn(nina, 3000)
     waiting = withdrawal_request(user=nina, coins=1000)
 
     page = refund_in_admin(finance, failed, waiting, reason="Payout impossible")
@@ -261,7 +261,7 @@ async def test_the_host_hears_that_it_failed_and_was_refunded(settings: Any) -> 
     pin_withdrawal_rules(settings)
     hana = await sync_to_async(HostFactory.create)(email="hana@example.com")
     staff_user: User = await sync_to_async(make_staff)()
-    await sync_to_async(fund)(hana, 3000)
+    await sync_to_async(earn)(hana, 3000)
     request = await sync_to_async(withdrawal_request)(user=hana, coins=1000)
     await sync_to_async(withdrawal_approve)(withdrawal_id=request.pk, staff=staff_user)
 

@@ -10,7 +10,7 @@ from django.test import Client
 import wallet.withdrawals.admin  # noqa: F401  (see test_the_admin_is_autodiscovered)
 from adminpanel.models import AuditEntry
 from tests.factories import HostFactory, UserFactory
-from tests.helpers import balance, fund
+from tests.helpers import balance, earn
 from tests.servers import run_python
 from videochat.errors import Conflict, PermissionDenied, ValidationFailed
 from videochat.gateway.testing import open_socket, sync_thread_connections_closed  # noqa: F401
@@ -73,7 +73,7 @@ def test_a_rejection_needs_a_reason(pending, staff, reason):
 def test_staff_approve_in_the_admin(finance, pending):
     page = act(finance, "approve_selected", pending, post="yes")
 
-    assert "Approved: 1 withdrawal(s)." in page
+    assert "Approved (or given a first approval): 1 withdrawal(s)." in page
     pending.refresh_from_db()
     assert pending.status == "approved"
     assert pending.reviewed_by is not None
@@ -108,7 +108,7 @@ def test_staff_reject_in_the_admin_and_the_coins_come_back(finance, pending, han
 
 def test_an_action_names_what_it_skipped(finance, pending, staff):
     other_host = HostFactory.create(email="nina@example.com")
-    fund(other_host, 3000)
+    earn(other_host, 3000)
     done = withdrawal_approve(
         withdrawal_id=withdrawal_request(user=other_host, coins=1000).pk, staff=staff
     )
@@ -188,7 +188,7 @@ def test_withdrawals_cannot_be_added_edited_or_deleted(finance, pending):
 
 def test_the_list_filters_by_status_and_finds_by_email(finance, pending, staff):
     nina = HostFactory.create(email="nina@example.com")
-    fund(nina, 3000)
+    earn(nina, 3000)
     withdrawal_approve(withdrawal_id=withdrawal_request(user=nina, coins=1500).pk, staff=staff)
 
     listed = finance.get(ADMIN).content.decode()
@@ -244,7 +244,7 @@ def test_the_sweep_pays_approved_withdrawals(approved, hana, sandbox_requests):
 
 def test_the_sweep_leaves_pending_and_finished_withdrawals_alone(pending, staff, sandbox_requests):
     nina = HostFactory.create(email="nina@example.com")
-    fund(nina, 3000)
+    earn(nina, 3000)
     rejected = withdrawal_request(user=nina, coins=1000)
     withdrawal_reject(withdrawal_id=rejected.pk, staff=staff, reason="No")
 
@@ -319,7 +319,7 @@ def test_retry_skips_withdrawals_that_are_not_failed(approved, finance):
 async def test_the_host_hears_of_every_change():
     hana = await sync_to_async(HostFactory.create)(email="hana@example.com")
     staff = await sync_to_async(make_staff)()
-    await sync_to_async(fund)(hana, 3000)
+    await sync_to_async(earn)(hana, 3000)
     first = await sync_to_async(withdrawal_request)(user=hana, coins=1000)
 
     async with open_socket(hana) as phone:

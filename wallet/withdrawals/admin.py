@@ -5,8 +5,10 @@ Every change goes through the services in `wallet.withdrawals.services`; nothing
 withdrawal or a balance directly."""
 
 from collections.abc import Callable
+from datetime import datetime
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.db.models import QuerySet
@@ -22,6 +24,7 @@ from wallet.withdrawals.services import (
     withdrawal_payout_retry,
     withdrawal_refund,
     withdrawal_reject,
+    withdrawal_reviewable_at,
 )
 
 
@@ -65,6 +68,8 @@ class WithdrawalAdmin(admin.ModelAdmin[Withdrawal]):
         "coins",
         "status",
         "auto_approved",
+        "review_note",
+        "first_approved_by",
         "created_at",
         "reviewed_at",
         "paid_at",
@@ -78,7 +83,18 @@ class WithdrawalAdmin(admin.ModelAdmin[Withdrawal]):
         (None, {"fields": ("user", "coins", "status", "created_at")}),
         (
             "Review",
-            {"fields": ("auto_approved", "reviewed_by", "reviewed_at", "rejection_reason")},
+            {
+                "fields": (
+                    "reviewable_at",
+                    "auto_approved",
+                    "review_note",
+                    "first_approved_by",
+                    "first_approved_at",
+                    "reviewed_by",
+                    "reviewed_at",
+                    "rejection_reason",
+                )
+            },
         ),
         (
             "Payout",
@@ -87,12 +103,17 @@ class WithdrawalAdmin(admin.ModelAdmin[Withdrawal]):
         ("Refund", {"fields": ("refunded_by", "refunded_at", "refund_reason")}),
         ("Ledger", {"fields": ("hold_wallet", "hold", "settlement")}),
     )
+    readonly_fields = ("reviewable_at",)
     action_form = WithdrawalActionForm
     actions = ("approve_selected", "reject_selected", "refund_selected", "retry_payout")
 
     @admin.display(description="User", ordering="user__email")
     def user_email(self, withdrawal: Withdrawal) -> str:
         return withdrawal.user.email
+
+    @admin.display(description="Approvable from (cooling-off over)")
+    def reviewable_at(self, withdrawal: Withdrawal) -> datetime:
+        return withdrawal_reviewable_at(withdrawal)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -113,16 +134,28 @@ class WithdrawalAdmin(admin.ModelAdmin[Withdrawal]):
         self, request: HttpRequest, queryset: QuerySet[Withdrawal]
     ) -> TemplateResponse | None:
         """First a confirmation page (the withdrawals, what approving does), then the
-        approvals. A second submit finds them approved: each is approved once."""
+        approvals; one that needs two gets its first, or its second from another member of
+        staff. A second submit finds them approved: each is approved once."""
         if request.POST.get("post") != "yes":
             return self._confirmation(request, queryset, "approve", "Approve withdrawals")
         staff = _staff(request)
-        self._apply(
-            request,
-            queryset,
-            "Approved",
-            lambda pk: withdrawal_approve(withdrawal_id=pk, staff=staff),
-        )
+        waiting: list[str] = []
+
+        def approve(pk: int) -> None:
+            if (
+                withdrawal_approve(withdrawal_id=pk, staff=staff).status
+                == Withdrawal.Status.PENDING
+            ):
+                waiting.append(f"#{pk}")
+
+        self._apply(request, queryset, "Approved (or given a first approval)", approve)
+        if waiting:
+            self.message_user(
+                request,
+                f"First approval recorded for {', '.join(waiting)}: another member of staff "
+                "must approve before it is paid.",
+                messages.WARNING,
+            )
         return None
 
     @admin.action(description="Reject selected withdrawals (refund)", permissions=["review"])
@@ -180,7 +213,7 @@ class WithdrawalAdmin(admin.ModelAdmin[Withdrawal]):
     ) -> TemplateResponse:
         """The page naming what `<step>_selected` will do to the selected withdrawals; its
         form posts the action again with post=yes. Nothing changes until then."""
-        withdrawals = list(queryset.select_related("user").order_by("pk"))
+        withdrawals = list(queryset.select_related("user", "first_approved_by").order_by("pk"))
         context = {
             **self.admin_site.each_context(request),
             "title": title,
@@ -192,6 +225,7 @@ class WithdrawalAdmin(admin.ModelAdmin[Withdrawal]):
             "reason": request.POST.get("reason", ""),
             "reason_max": REASON_MAX if with_reason else None,
             "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "two_approvals_above": settings.WITHDRAWAL_TWO_APPROVALS_ABOVE_COINS,
         }
         return TemplateResponse(
             request, f"admin/wallet/withdrawal/{step}_confirmation.html", context

@@ -22,13 +22,16 @@ class WithdrawalsApi(GenericAPIView[Withdrawal]):
     @extend_schema(
         summary="Cash out coins (hosts)",
         description="The coins leave the balance at once (held; a `wallet:balance` push "
-        "follows) and the withdrawal is `pending` until staff review it. Small requests from "
-        "hosts in good standing are approved on the spot: the answer then already says "
-        "`approved`. One withdrawal may be open (`pending` or `approved`) at a time: another "
-        "is 409 `conflict` with `details.withdrawal_id`. Not a host: 403; a host staff have not "
-        "verified yet: 403 `host_not_verified` (nothing held). The same "
-        "`Idempotency-Key` with the same `coins` answers 201 with the first withdrawal (as "
-        "it is now); with other `coins` it is 409 `idempotency_mismatch`.",
+        "follows) and the withdrawal is `pending`: after a cooling-off period, small "
+        "requests from hosts in good standing are approved automatically and the rest by "
+        "staff (a `withdrawal:update` push tells). One withdrawal may be open (`pending` "
+        "or `approved`) at a time: another is 409 `conflict` with `details.withdrawal_id`. "
+        "Not a host: 403; a host staff have not verified yet: 403 `host_not_verified` "
+        "(nothing held). The same `Idempotency-Key` with the same `coins` answers 201 with "
+        "the first withdrawal (as it is now); with other `coins` it is 409 "
+        "`idempotency_mismatch`. Only earned coins can be withdrawn: more than "
+        "`withdrawable` (GET /wallet) is 402 `insufficient_funds` with "
+        "`details.withdrawable`, and nothing is held.",
         request=WithdrawalCreateSerializer,
         parameters=[
             OpenApiParameter(

@@ -43,7 +43,18 @@ class Withdrawal(models.Model):
         related_name="withdrawals_reviewed",
     )
     reviewed_at = models.DateTimeField(null=True, blank=True)
+    # The first of the two approvals a large withdrawal needs; `reviewed_by` gives the second.
+    first_approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="withdrawals_first_approved",
+    )
+    first_approved_at = models.DateTimeField(null=True, blank=True)
     auto_approved = models.BooleanField(default=False)
+    # Why beat's auto-review approved it, or left it for staff; empty until it looked.
+    review_note = models.CharField(max_length=200, blank=True)
     rejection_reason = models.CharField(max_length=200, blank=True)
     payout_ref = models.CharField(max_length=100, blank=True)
     payout_attempts = models.PositiveSmallIntegerField(default=0)

@@ -7,8 +7,12 @@ while staff decide; a rejection or a refund returns them from there, a payout mo
 to the payouts wallet once the payout provider has confirmed the money went out. Every
 movement is a `wallet_transfer` keyed by withdrawal and step
 (`withdrawal:<id>:hold|refund|payout`; the hold by the client's Idempotency-Key when it sent
-one), so none happens twice: a withdrawal is rejected or refunded, never both. Every staff
-decision writes its audit entry (adminpanel.audit) in the decision's transaction.
+one), so none happens twice: a withdrawal is rejected or refunded, never both.
+
+Review: a request waits WITHDRAWAL_COOLING_OFF_HOURS before anyone may approve it; then beat
+(`withdrawals_auto_review`) approves it within the limits or leaves it for staff, saying why
+(`review_note`). Every decision, the system's (no actor) or staff's, writes its audit entry
+(adminpanel.audit) in the decision's transaction.
 
 Concurrency: each status change locks the withdrawal row and checks the status under the
 lock (approve vs reject: one wins, the other is a Conflict); a payout attempt is claimed by
@@ -19,7 +23,7 @@ only gets that far when the host has no open withdrawal.
 """
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -33,12 +37,15 @@ from videochat.errors import (
     Conflict,
     HostNotVerified,
     IdempotencyMismatch,
+    InsufficientFunds,
     NotFound,
     PermissionDenied,
     ValidationFailed,
 )
 from videochat.gateway.notify import notify
-from wallet.ledger.models import EntryType, Transaction, TransactionKind, WalletKind
+from videochat.timestamps import iso_timestamp
+from wallet.ledger.models import EntryType, Transaction, TransactionKind, Wallet, WalletKind
+from wallet.ledger.selectors import wallet_withdrawable
 from wallet.ledger.services import (
     Leg,
     reference_id_reserve,
@@ -49,7 +56,7 @@ from wallet.ledger.services import (
 from wallet.withdrawals.models import Withdrawal
 from wallet.withdrawals.payloads import withdrawal_data
 from wallet.withdrawals.providers import PayoutRequest, payout_provider
-from wallet.withdrawals.selectors import host_in_good_standing
+from wallet.withdrawals.selectors import coins_auto_approved_since, host_standing_concern
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +77,7 @@ _ONE_OPEN_CONSTRAINT = "withdrawal_one_open_per_user"
 
 def withdrawal_request(*, user: User, coins: int, idempotency_key: str | None = None) -> Withdrawal:
     """A host asks to cash out `coins`: they move to a hold at once, in the transaction that
-    creates the withdrawal, which is auto-approved when the rules allow. With a client
+    creates the withdrawal, `pending` until beat or staff review it. With a client
     `idempotency_key`, the same key and amount return the first withdrawal again.
     Raises PermissionDenied (not a host), HostNotVerified, ValidationFailed (amount out of bounds),
     InsufficientFunds, Conflict (another withdrawal is open), IdempotencyMismatch."""
@@ -140,7 +147,6 @@ def _violates_one_open(error: IntegrityError) -> bool:
 
 def _request_open(*, user: User, coins: int, client_hold_key: str | None) -> Withdrawal:
     now = timezone.now()
-    auto_approved = _auto_approves(user=user, coins=coins, now=now)
     user_wallet = wallet_ensure(user_id=user.pk)
     with transaction.atomic():
         # A friendly early answer; the unique index is what holds under races.
@@ -149,6 +155,7 @@ def _request_open(*, user: User, coins: int, client_hold_key: str | None) -> Wit
         withdrawal_id = reference_id_reserve(model=Withdrawal)
         hold_key = client_hold_key or f"withdrawal:{withdrawal_id}:hold"
         hold_wallet = system_wallet_id(kind=WalletKind.WITHDRAWAL_HOLD, key=hold_key)
+        _check_withdrawable(user=user, coins=coins, wallet_ids=[user_wallet, hold_wallet], now=now)
         hold = wallet_transfer(
             kind=TransactionKind.WITHDRAWAL,
             idempotency_key=hold_key,
@@ -165,34 +172,186 @@ def _request_open(*, user: User, coins: int, client_hold_key: str | None) -> Wit
             coins=coins,
             hold_wallet_id=hold_wallet,
             hold=hold.transaction,
-            status=Withdrawal.Status.APPROVED if auto_approved else Withdrawal.Status.PENDING,
-            auto_approved=auto_approved,
-            reviewed_at=now if auto_approved else None,
         )
 
 
-def _auto_approves(*, user: User, coins: int, now: datetime) -> bool:
-    # A limit of 0 turns auto-approval off: every request is at least one coin.
-    limit = settings.WITHDRAWAL_AUTO_APPROVE_MAX_COINS
-    return coins <= limit and host_in_good_standing(user=user, now=now)
+def _check_withdrawable(*, user: User, coins: int, wallet_ids: list[int], now: datetime) -> None:
+    """Raise InsufficientFunds unless `coins` are within what `user` may withdraw. Locks the
+    wallets the hold will move (primary-key order, as wallet_transfer does, which then finds
+    them locked) first, so a concurrent request or spend waits and can't pass on the same
+    earnings."""
+    list(Wallet.objects.select_for_update().filter(pk__in=wallet_ids).order_by("pk"))
+    withdrawable = wallet_withdrawable(user=user, now=now)
+    if coins > withdrawable:
+        raise InsufficientFunds(
+            "Only coins you earned can be withdrawn, once they have settled.",
+            details={"withdrawable": withdrawable, "needed": coins},
+        )
+
+
+# --- Auto-review (beat) ----------------------------------------------------------------------
+
+
+def withdrawals_auto_review(*, limit: int = PAYOUT_BATCH) -> int:
+    """Beat's review of the pending withdrawals whose cooling-off is over and that it has not
+    looked at yet, oldest first: each is approved within the limits or left for staff with
+    the reason (`withdrawal_auto_review`). Returns how many it approved."""
+    now = timezone.now()
+    due = (
+        Withdrawal.objects.filter(
+            status=Withdrawal.Status.PENDING,
+            review_note="",
+            created_at__lte=now - _cooling_off(),
+        )
+        .order_by("id")
+        .values_list("id", flat=True)[:limit]
+    )
+    approved = 0
+    for withdrawal_id in list(due):
+        withdrawal = withdrawal_auto_review(withdrawal_id=withdrawal_id, now=now)
+        if withdrawal.auto_approved:
+            approved += 1
+    return approved
+
+
+def withdrawal_auto_review(*, withdrawal_id: int, now: datetime) -> Withdrawal:
+    """The system's decision on one pending withdrawal past its cooling-off: approved when
+    it is within the per-request and per-day limits and the host is in good standing, else
+    left pending for staff; either way the reason is kept (`review_note`) and audited with
+    no actor (the system). Under the withdrawal's row lock, so two sweeps decide once."""
+    with transaction.atomic():
+        withdrawal = _locked(withdrawal_id)
+        if (
+            withdrawal.status != Withdrawal.Status.PENDING
+            or withdrawal.review_note
+            or now < withdrawal_reviewable_at(withdrawal)
+        ):
+            return withdrawal
+        concern = _auto_approval_concern(withdrawal, now)
+        if concern is None:
+            withdrawal.status = Withdrawal.Status.APPROVED
+            withdrawal.auto_approved = True
+            withdrawal.reviewed_at = now
+            withdrawal.review_note = (
+                f"Auto-approved: at most {settings.WITHDRAWAL_AUTO_APPROVE_MAX_COINS} coins, "
+                f"within the host's {settings.WITHDRAWAL_AUTO_APPROVE_DAILY_MAX_COINS} a day, "
+                "host in good standing."
+            )
+            withdrawal.save(update_fields=["status", "auto_approved", "reviewed_at", "review_note"])
+            action = "withdrawal.auto_approve"
+            _announce(withdrawal)
+        else:
+            withdrawal.review_note = f"For staff: {concern}"
+            withdrawal.save(update_fields=["review_note"])
+            action = "withdrawal.refer_to_staff"
+        audit_record(
+            actor=None,
+            action=action,
+            target=withdrawal,
+            before={"status": Withdrawal.Status.PENDING},
+            after={"status": withdrawal.status},
+            reason=withdrawal.review_note,
+        )
+    return withdrawal
+
+
+def _auto_approval_concern(withdrawal: Withdrawal, now: datetime) -> str | None:
+    """Why the system leaves `withdrawal` to staff, or None when it may approve it."""
+    if _needs_two_approvals(withdrawal):
+        above = settings.WITHDRAWAL_TWO_APPROVALS_ABOVE_COINS
+        return f"above {above} coins: two members of staff must approve it."
+    per_request = settings.WITHDRAWAL_AUTO_APPROVE_MAX_COINS
+    if not per_request:
+        return "auto-approval is off."
+    if withdrawal.coins > per_request:
+        return f"above the auto-approval limit of {per_request} coins per request."
+    per_day = settings.WITHDRAWAL_AUTO_APPROVE_DAILY_MAX_COINS
+    earlier = coins_auto_approved_since(user=withdrawal.user, since=now - timedelta(days=1))
+    if earlier + withdrawal.coins > per_day:
+        return (
+            f"the host's auto-approved withdrawals of the last 24 hours ({earlier} coins) "
+            f"would go above {per_day} coins."
+        )
+    standing = host_standing_concern(user=withdrawal.user, now=now)
+    return None if standing is None else f"not in good standing: {standing}"
+
+
+def _cooling_off() -> timedelta:
+    return timedelta(hours=settings.WITHDRAWAL_COOLING_OFF_HOURS)
+
+
+def withdrawal_reviewable_at(withdrawal: Withdrawal) -> datetime:
+    """When the withdrawal's cooling-off ends: no one approves it before."""
+    return withdrawal.created_at + _cooling_off()
 
 
 # --- Review (staff) --------------------------------------------------------------------------
 
 
 def withdrawal_approve(*, withdrawal_id: int, staff: User) -> Withdrawal:
-    """Staff let a pending withdrawal be paid (by the next payout sweep). Raises Conflict
-    when it is no longer pending."""
+    """Staff let a pending withdrawal be paid (by the next payout sweep). One above
+    WITHDRAWAL_TWO_APPROVALS_ABOVE_COINS needs two different members of staff: the first
+    approval is recorded (`first_approved_by`) and it stays pending until the second.
+    Raises Conflict when it is no longer pending, still cooling off, or when the staff member
+    who gave the first approval approves again."""
     _check_staff(staff)
     with transaction.atomic():
         withdrawal = _locked(withdrawal_id)
         _check_pending(withdrawal)
+        now = timezone.now()
+        if now < withdrawal_reviewable_at(withdrawal):
+            reviewable_at = withdrawal_reviewable_at(withdrawal)
+            raise Conflict(
+                f"Cooling off until {reviewable_at:%Y-%m-%d %H:%M} UTC: no approval before then.",
+                details={"reviewable_at": iso_timestamp(reviewable_at)},
+            )
+        if _needs_two_approvals(withdrawal):
+            if withdrawal.first_approved_by_id is None:
+                return _approve_first(withdrawal, staff, now)
+            if withdrawal.first_approved_by_id == staff.pk:
+                raise Conflict(
+                    "You gave the first approval; a second member of staff must approve it.",
+                    details={"first_approved_by": staff.email},
+                )
         withdrawal.status = Withdrawal.Status.APPROVED
         withdrawal.reviewed_by = staff
-        withdrawal.reviewed_at = timezone.now()
+        withdrawal.reviewed_at = now
         withdrawal.save(update_fields=["status", "reviewed_by", "reviewed_at"])
-        _audit(withdrawal, staff, "withdrawal.approve", Withdrawal.Status.PENDING)
+        # The second approval of two names the first in its entry.
+        first = (
+            {"first_approved_by": withdrawal.first_approved_by}
+            if withdrawal.first_approved_by_id
+            else {}
+        )
+        _audit(
+            withdrawal,
+            staff,
+            "withdrawal.approve",
+            Withdrawal.Status.PENDING,
+            before=first,
+            after=first,
+        )
         _announce(withdrawal)
+    return withdrawal
+
+
+def _needs_two_approvals(withdrawal: Withdrawal) -> bool:
+    return withdrawal.coins > settings.WITHDRAWAL_TWO_APPROVALS_ABOVE_COINS
+
+
+def _approve_first(withdrawal: Withdrawal, staff: User, now: datetime) -> Withdrawal:
+    """Record the first of two approvals on a locked withdrawal; it stays pending."""
+    withdrawal.first_approved_by = staff
+    withdrawal.first_approved_at = now
+    withdrawal.save(update_fields=["first_approved_by", "first_approved_at"])
+    _audit(
+        withdrawal,
+        staff,
+        "withdrawal.approve_first",
+        Withdrawal.Status.PENDING,
+        before={"first_approved_by": None},
+        after={"first_approved_by": staff},
+    )
     return withdrawal
 
 
