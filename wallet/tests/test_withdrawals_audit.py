@@ -101,7 +101,7 @@ def test_refunding_a_failed_payout_writes_one_entry(desk, fay, failed):
 
 
 def test_retrying_a_failed_payout_writes_one_entry(desk, fay, failed):
-    act(desk, "retry_payout", failed)
+    act(desk, "retry_payout", failed, post="yes")
 
     decided(
         failed,

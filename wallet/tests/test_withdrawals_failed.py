@@ -211,7 +211,7 @@ def test_the_refund_action_skips_what_is_not_failed(finance, failed, staff):
 
 
 def test_staff_send_a_failed_withdrawal_back_to_the_sweep(finance, failed):
-    page = act(finance, "retry_payout", failed)
+    page = act(finance, "retry_payout", failed, post="yes")
 
     assert "Sent back to the payout sweep: 1 withdrawal(s)." in page
     failed.refresh_from_db()
@@ -225,7 +225,7 @@ def test_staff_send_a_failed_withdrawal_back_to_the_sweep(finance, failed):
 def test_a_retry_waits_while_the_host_has_another_open_withdrawal(finance, failed, hana):
     newer = withdrawal_request(user=hana, coins=1000)
 
-    page = act(finance, "retry_payout", failed)
+    page = act(finance, "retry_payout", failed, post="yes")
 
     assert "Sent back to the payout sweep: 0 withdrawal(s). Skipped 1" in page
     assert f"another open withdrawal (#{newer.pk})" in page
@@ -280,3 +280,12 @@ async def test_the_host_hears_that_it_failed_and_was_refunded(settings: Any) -> 
     assert refund[1]["type"] == "withdrawal:update"
     assert refund[1]["data"]["withdrawal"]["status"] == "refunded"
     assert refund[1]["data"]["withdrawal"]["refund_reason"] == "Payout impossible"
+
+
+def test_a_retry_is_confirmed_first_and_nothing_changes_before(finance, failed):
+    page = act(finance, "retry_payout", failed)
+
+    assert "Retry payouts" in page and f"#{failed.pk}: account closed" in page
+    assert 'name="post" value="yes"' in page and 'value="retry_payout"' in page
+    failed.refresh_from_db()
+    assert failed.status == "failed"

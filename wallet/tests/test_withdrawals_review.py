@@ -307,7 +307,7 @@ def test_a_retry_after_a_crash_finds_the_payout_already_made(approved, sandbox_r
 
 
 def test_retry_skips_withdrawals_that_are_not_failed(approved, finance):
-    page = act(finance, "retry_payout", approved)
+    page = act(finance, "retry_payout", approved, post="yes")
 
     assert "Sent back to the payout sweep: 0 withdrawal(s). Skipped 1" in page
 

@@ -1,6 +1,6 @@
 """Staff's side of withdrawals: review the queue, approve, reject with a refund, and settle
 payouts that failed (refund them, or send them back to the sweep). The actions that move
-money (approve, reject, refund) show a confirmation page first.
+money (approve, reject, refund, retry payout) show a confirmation page first.
 Every change goes through the services in `wallet.withdrawals.services`; nothing here edits a
 withdrawal or a balance directly."""
 
@@ -211,8 +211,9 @@ class WithdrawalAdmin(admin.ModelAdmin[Withdrawal]):
         *,
         with_reason: bool = False,
     ) -> TemplateResponse:
-        """The page naming what `<step>_selected` will do to the selected withdrawals; its
-        form posts the action again with post=yes. Nothing changes until then."""
+        """The page naming what the action will do to the selected withdrawals (the text of
+        `<step>_confirmation.html`); its form posts the action again with post=yes. Nothing
+        changes until then."""
         withdrawals = list(queryset.select_related("user", "first_approved_by").order_by("pk"))
         context = {
             **self.admin_site.each_context(request),
@@ -220,7 +221,8 @@ class WithdrawalAdmin(admin.ModelAdmin[Withdrawal]):
             "opts": self.model._meta,
             "withdrawals": withdrawals,
             "total_coins": sum(withdrawal.coins for withdrawal in withdrawals),
-            "action": f"{step}_selected",
+            # Posted again, confirmed: the action that asked for this page.
+            "action": request.POST.get("action", ""),
             "submit": title.split()[0],
             "reason": request.POST.get("reason", ""),
             "reason_max": REASON_MAX if with_reason else None,
@@ -232,7 +234,13 @@ class WithdrawalAdmin(admin.ModelAdmin[Withdrawal]):
         )
 
     @admin.action(description="Retry payout of selected failed withdrawals", permissions=["review"])
-    def retry_payout(self, request: HttpRequest, queryset: QuerySet[Withdrawal]) -> None:
+    def retry_payout(
+        self, request: HttpRequest, queryset: QuerySet[Withdrawal]
+    ) -> TemplateResponse | None:
+        """First a confirmation page (the withdrawals, their payout errors), then back to the
+        payout sweep, which sends money: nothing changes until confirmed."""
+        if request.POST.get("post") != "yes":
+            return self._confirmation(request, queryset, "retry", "Retry payouts")
         staff = _staff(request)
         self._apply(
             request,
@@ -240,6 +248,7 @@ class WithdrawalAdmin(admin.ModelAdmin[Withdrawal]):
             "Sent back to the payout sweep",
             lambda pk: withdrawal_payout_retry(withdrawal_id=pk, staff=staff),
         )
+        return None
 
     def _reason(self, request: HttpRequest, what: str, nothing: str) -> str | None:
         """The reason typed for the host, or None (and an error message) when it is empty
