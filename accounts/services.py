@@ -353,39 +353,30 @@ def host_verify(*, users: QuerySet[User], by: User | None) -> int:
     """Verify the unverified hosts among `users` (they may request withdrawals from now on),
     recording who and when, each with its audit entry `user.verify_host`; returns how many
     changed. Others (verified already, not hosts) are left as they are."""
-    now = timezone.now()
-    with transaction.atomic():
-        hosts = _hosts_locked(users, verified=False)
-        User.objects.filter(pk__in=[host.pk for host in hosts]).update(
-            host_verified_at=now, host_verified_by=by
-        )
-        for host in hosts:
-            audit_record(
-                actor=by,
-                action="user.verify_host",
-                target=host,
-                before={"host_verified_at": None},
-                after={"host_verified_at": now},
-            )
-    return len(hosts)
+    return _host_verification_set(users, by=by, verified=True)
 
 
 def host_unverify(*, users: QuerySet[User], by: User | None) -> int:
     """Revoke the verification of the verified hosts among `users` (no withdrawal requests
     until verified again; open ones go on), audited as `user.unverify_host`; returns how
     many changed."""
+    return _host_verification_set(users, by=by, verified=False)
+
+
+def _host_verification_set(users: QuerySet[User], *, by: User | None, verified: bool) -> int:
+    now = timezone.now() if verified else None
     with transaction.atomic():
-        hosts = _hosts_locked(users, verified=True)
+        hosts = _hosts_locked(users, verified=not verified)
         User.objects.filter(pk__in=[host.pk for host in hosts]).update(
-            host_verified_at=None, host_verified_by=None
+            host_verified_at=now, host_verified_by=by if verified else None
         )
         for host in hosts:
             audit_record(
                 actor=by,
-                action="user.unverify_host",
+                action="user.verify_host" if verified else "user.unverify_host",
                 target=host,
                 before={"host_verified_at": host.host_verified_at},
-                after={"host_verified_at": None},
+                after={"host_verified_at": now},
             )
     return len(hosts)
 
