@@ -198,6 +198,9 @@ WITHDRAWALS = Export(
         "coins",
         "status",
         "auto_approved",
+        "review_note",
+        "first_approved_by",
+        "first_approved_at",
         "reviewed_by",
         "reviewed_at",
         "rejection_reason",
@@ -210,12 +213,14 @@ WITHDRAWALS = Export(
     ),
     sql=f"""
         SELECT w.id, w.user_id, {_text("u.email")}, w.coins, {_text("w.status")},
-               w.auto_approved, {_text("reviewer.email")}, {_utc("w.reviewed_at")},
+               w.auto_approved, {_text("w.review_note")}, {_text("first.email")},
+               {_utc("w.first_approved_at")}, {_text("reviewer.email")}, {_utc("w.reviewed_at")},
                {_text("w.rejection_reason")}, {_text("w.payout_ref")}, {_utc("w.paid_at")},
                {_utc("w.failed_at")}, {_utc("w.refunded_at")}, {_text("w.refund_reason")},
                {_utc("w.created_at")}
         FROM wallet_withdrawal w
         JOIN accounts_user u ON u.id = w.user_id
+        LEFT JOIN accounts_user first ON first.id = w.first_approved_by_id
         LEFT JOIN accounts_user reviewer ON reviewer.id = w.reviewed_by_id
         WHERE {_after("w")} ORDER BY w.created_at, w.id LIMIT %(limit)s
     """,  # noqa: S608 (only constant SQL fragments are interpolated)

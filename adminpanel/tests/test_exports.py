@@ -183,6 +183,7 @@ def test_calls_gifts_withdrawals_and_purchases_have_their_rows(fin, day, alice, 
     assert withdrawal["withdrawal_id"] == str(day.withdrawal.pk)
     assert (withdrawal["user_email"], withdrawal["coins"]) == (hana.email, str(WITHDRAWN))
     assert (withdrawal["status"], withdrawal["reviewed_by"]) == ("paid", fin.email)
+    assert (withdrawal["first_approved_by"], withdrawal["review_note"]) == ("", "")
     assert withdrawal["paid_at"].endswith("Z")
 
     assert purchase["purchase_id"] == str(day.purchase.pk)
@@ -417,3 +418,19 @@ def test_required_two_factor_refuses_a_finance_token_until_set_up(day, fin, sett
     token = access_token_for(fin)
     response = Client().get(url("calls"), today(), HTTP_AUTHORIZATION=f"Bearer {token}")
     assert_error(response, 403, "permission_denied")
+
+
+def test_a_withdrawal_row_says_who_approved_first_and_why_beat_left_it(day, fin):
+    second = finance_staff("second@example.com")
+    Withdrawal.objects.filter(pk=day.withdrawal.pk).update(
+        first_approved_by=second,
+        first_approved_at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+        review_note="For staff: above 20000 coins: two members of staff must approve it.",
+    )
+
+    [withdrawal] = csv_rows(download(logged_in(fin), "withdrawals", today()))
+
+    assert withdrawal["first_approved_by"] == "second@example.com"
+    assert withdrawal["first_approved_at"] == "2026-01-02T03:04:05.000000Z"
+    assert withdrawal["review_note"].startswith("For staff: above 20000 coins")
+    assert withdrawal["reviewed_by"] == fin.email
