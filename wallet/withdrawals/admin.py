@@ -164,21 +164,15 @@ class WithdrawalAdmin(admin.ModelAdmin[Withdrawal]):
     ) -> TemplateResponse | None:
         """First a confirmation page (the withdrawals, a reason), then the rejections and
         their refunds. A second submit finds them rejected: coins move once."""
-        if request.POST.get("post") != "yes":
-            return self._confirmation(
-                request, queryset, "reject", "Reject withdrawals", with_reason=True
-            )
-        reason = self._reason(request, "a rejection reason", "nothing was rejected")
-        if reason is None:
-            return None
-        staff = _staff(request)
-        self._apply(
+        return self._decide_with_reason(
             request,
             queryset,
-            "Rejected and refunded",
-            lambda pk: withdrawal_reject(withdrawal_id=pk, staff=staff, reason=reason),
+            step="reject",
+            title="Reject withdrawals",
+            what="a rejection reason",
+            done="Rejected and refunded",
+            decide=withdrawal_reject,
         )
-        return None
 
     @admin.action(description="Refund selected failed withdrawals", permissions=["review"])
     def refund_selected(
@@ -186,19 +180,40 @@ class WithdrawalAdmin(admin.ModelAdmin[Withdrawal]):
     ) -> TemplateResponse | None:
         """First a confirmation page (the withdrawals, their payout errors, a reason), then
         the refunds. A second submit (a double click) finds them refunded: coins move once."""
+        return self._decide_with_reason(
+            request,
+            queryset,
+            step="refund",
+            title="Refund failed withdrawals",
+            what="a reason",
+            done="Refunded",
+            decide=withdrawal_refund,
+        )
+
+    def _decide_with_reason(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[Withdrawal],
+        *,
+        step: str,
+        title: str,
+        what: str,
+        done: str,
+        decide: Callable[..., Withdrawal],
+    ) -> TemplateResponse | None:
+        """A decision that gives the host a reason: the confirmation page, then `decide`
+        (withdrawal_reject or withdrawal_refund) for each selected withdrawal."""
         if request.POST.get("post") != "yes":
-            return self._confirmation(
-                request, queryset, "refund", "Refund failed withdrawals", with_reason=True
-            )
-        reason = self._reason(request, "a reason", "nothing was refunded")
+            return self._confirmation(request, queryset, step, title, with_reason=True)
+        reason = self._reason(request, what, f"nothing was {done.split()[0].lower()}")
         if reason is None:
             return None
         staff = _staff(request)
         self._apply(
             request,
             queryset,
-            "Refunded",
-            lambda pk: withdrawal_refund(withdrawal_id=pk, staff=staff, reason=reason),
+            done,
+            lambda pk: decide(withdrawal_id=pk, staff=staff, reason=reason),
         )
         return None
 
