@@ -30,6 +30,11 @@ if "TEST_SETTINGS_PINNED" not in os.environ:
 os.environ.setdefault("SECRET_KEY", "test-secret-key-long-enough-for-the-production-check")
 # Required with DEBUG off while the sandbox provider is on (tests that need it unset say so).
 os.environ.setdefault("PAYMENTS_SANDBOX_SECRET", "test-sandbox-secret")
+# The suite runs with DEBUG off on the sandbox providers, as a staging deployment would
+# (tests of the production refusal unset these).
+os.environ.setdefault("PAYMENTS_ALLOW_SANDBOX", "1")
+os.environ.setdefault("PAYMENT_PROVIDERS", "sandbox")
+os.environ.setdefault("PAYOUT_PROVIDER", "sandbox")
 os.environ.setdefault("ALLOWED_HOSTS", "localhost,127.0.0.1,testserver")
 os.environ["DEBUG"] = "0"
 

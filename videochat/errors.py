@@ -97,6 +97,22 @@ class IdempotencyMismatch(ApplicationError):
     code, status = "idempotency_mismatch", 409
 
 
+class AccountRestricted(ApplicationError):
+    """An unsettled refund or chargeback: no spending or withdrawing until it is settled."""
+
+    code, status = "account_restricted", 403
+
+
+class PayoutsNotEnabled(ApplicationError):
+    code, status = "payouts_not_enabled", 409
+
+
+class InvalidReceipt(ApplicationError):
+    """A store transaction that fails verification."""
+
+    code, status = "invalid_receipt", 400
+
+
 def retry_after_seconds(wait: float | None) -> int:
     """What every 429 tells the client to wait: whole seconds, rounded up, at least 1 (also
     when the limiter cannot say)."""

@@ -289,9 +289,61 @@ WITHDRAWAL_GOOD_STANDING_DAYS = env_int("WITHDRAWAL_GOOD_STANDING_DAYS", 30, min
 # Earnings (host share of calls and gifts) become withdrawable this many days after they
 # were earned, once a refund or chargeback of what paid for them is unlikely.
 WITHDRAWAL_SETTLEMENT_DAYS = env_int("WITHDRAWAL_SETTLEMENT_DAYS", 7, minimum=0)
-# Outside providers behind our interfaces; "sandbox" is the built-in test double.
-PAYMENT_PROVIDERS = env_list("PAYMENT_PROVIDERS", ["sandbox"])
-PAYOUT_PROVIDER = env_str("PAYOUT_PROVIDER", "sandbox") or "sandbox"
+# Outside providers behind our interfaces (docs/payments.md, docs/withdrawals.md): payment
+# providers `sandbox`, `stripe`, `appstore`, `googleplay`; payout providers `sandbox`,
+# `stripe`. `sandbox` is the built-in test double: the default in development, refused when
+# DEBUG is off unless PAYMENTS_ALLOW_SANDBOX says this is a staging deployment.
+PAYMENT_PROVIDERS = env_list("PAYMENT_PROVIDERS", ["sandbox"] if DEBUG else [])
+PAYOUT_PROVIDER = env_str("PAYOUT_PROVIDER", "sandbox" if DEBUG else None) or ""
+PAYMENTS_ALLOW_SANDBOX = env_bool("PAYMENTS_ALLOW_SANDBOX", False)
+if not DEBUG and not PAYMENTS_ALLOW_SANDBOX:
+    if "sandbox" in PAYMENT_PROVIDERS or PAYOUT_PROVIDER == "sandbox":
+        raise ImproperlyConfigured(
+            "The sandbox payment or payout provider moves play money: it is refused when DEBUG "
+            "is off. Configure real providers (PAYMENT_PROVIDERS, PAYOUT_PROVIDER; "
+            "docs/payments.md), or set PAYMENTS_ALLOW_SANDBOX=1 on a staging deployment."
+        )
+    if not PAYOUT_PROVIDER:
+        raise ImproperlyConfigured(
+            "PAYOUT_PROVIDER is not set: approved withdrawals could not be paid. Set it to "
+            "`stripe` (docs/withdrawals.md)."
+        )
+# Stripe (Checkout for the web client, Connect for payouts). STRIPE_API_BASE points the
+# library elsewhere only for tests; the webhook secrets are the `whsec_...` values of the
+# account's endpoint (/api/v1/payments/webhook/stripe) and of its Connect endpoint
+# (/api/v1/payouts/webhook/stripe).
+STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY")
+STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET")
+STRIPE_CONNECT_WEBHOOK_SECRET = env_str("STRIPE_CONNECT_WEBHOOK_SECRET")
+STRIPE_WEBHOOK_TOLERANCE_SECONDS = env_int("STRIPE_WEBHOOK_TOLERANCE_SECONDS", 300, minimum=1)
+STRIPE_API_BASE = env_str("STRIPE_API_BASE")
+# Where Checkout and Connect onboarding send the browser back (the web client's pages).
+STRIPE_CHECKOUT_SUCCESS_URL = env_str("STRIPE_CHECKOUT_SUCCESS_URL", "http://localhost:8000/")
+STRIPE_CHECKOUT_CANCEL_URL = env_str("STRIPE_CHECKOUT_CANCEL_URL", "http://localhost:8000/")
+STRIPE_CONNECT_RETURN_URL = env_str("STRIPE_CONNECT_RETURN_URL", "http://localhost:8000/")
+STRIPE_CONNECT_REFRESH_URL = env_str("STRIPE_CONNECT_REFRESH_URL", "http://localhost:8000/")
+# Apple App Store (in-app purchases, StoreKit 2): the app's bundle id and Apple id, the
+# environment the server accepts (PRODUCTION or SANDBOX), and Apple's root certificates
+# (DER or PEM files from https://www.apple.com/certificateauthority/, comma-separated paths).
+APPSTORE_BUNDLE_ID = env_str("APPSTORE_BUNDLE_ID")
+APPSTORE_APP_APPLE_ID = env_int("APPSTORE_APP_APPLE_ID", 0, minimum=0)
+APPSTORE_ENVIRONMENT = env_str("APPSTORE_ENVIRONMENT", "PRODUCTION") or "PRODUCTION"
+APPSTORE_ROOT_CERTIFICATES = env_list("APPSTORE_ROOT_CERTIFICATES")
+# Google Play Billing: the app's package name, the service account key (JSON file) that may
+# call the Play Developer API, and what the Pub/Sub push of Real-time Developer Notifications
+# carries in its OIDC token (audience, and the push subscription's service account e-mail).
+# GOOGLEPLAY_API_BASE and GOOGLEPLAY_OIDC_CERTS_URL point elsewhere only for tests.
+GOOGLEPLAY_PACKAGE_NAME = env_str("GOOGLEPLAY_PACKAGE_NAME")
+GOOGLEPLAY_SERVICE_ACCOUNT_FILE = env_str("GOOGLEPLAY_SERVICE_ACCOUNT_FILE")
+GOOGLEPLAY_PUBSUB_AUDIENCE = env_str("GOOGLEPLAY_PUBSUB_AUDIENCE")
+GOOGLEPLAY_PUBSUB_SERVICE_ACCOUNT = env_str("GOOGLEPLAY_PUBSUB_SERVICE_ACCOUNT")
+GOOGLEPLAY_API_BASE = env_str("GOOGLEPLAY_API_BASE")
+GOOGLEPLAY_OIDC_CERTS_URL = env_str("GOOGLEPLAY_OIDC_CERTS_URL")
+# Payouts: what one coin pays out, per currency of the host's payout account
+# (`<currency>=<money per coin>`, comma-separated), and the currency used when the account
+# names none we have a rate for.
+PAYOUT_COIN_RATES = env_list("PAYOUT_COIN_RATES", ["USD=0.005"])
+PAYOUT_DEFAULT_CURRENCY = env_str("PAYOUT_DEFAULT_CURRENCY", "USD") or "USD"
 # Webhook deliveries that fail verification, per client address: (count, window seconds).
 # Valid deliveries are never counted.
 PAYMENT_WEBHOOK_REFUSED_RATE = env_rate("THROTTLE_PAYMENT_WEBHOOK_REFUSED", "30/min")

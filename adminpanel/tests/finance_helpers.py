@@ -76,7 +76,7 @@ def money_day(*, payer: User, host: User, staff: User) -> MoneyDay:
     withdrawal_pay(withdrawal_id=withdrawal.pk)
     purchase.refresh_from_db()
     withdrawal.refresh_from_db()
-    assert purchase.status == Purchase.Status.SUCCEEDED
+    assert purchase.status == Purchase.Status.CREDITED
     assert withdrawal.status == Withdrawal.Status.PAID
     return MoneyDay(purchase=purchase, call_id=call.pk, gift=gift, withdrawal=withdrawal)
 

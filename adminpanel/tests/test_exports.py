@@ -189,7 +189,7 @@ def test_calls_gifts_withdrawals_and_purchases_have_their_rows(fin, day, alice, 
     assert purchase["purchase_id"] == str(day.purchase.pk)
     assert (purchase["user_email"], purchase["coins"]) == (alice.email, "100")
     assert (purchase["price"], purchase["currency"]) == ("4.99", "USD")
-    assert (purchase["status"], purchase["provider"]) == ("succeeded", "sandbox")
+    assert (purchase["status"], purchase["provider"]) == ("credited", "sandbox")
     assert purchase["transaction_id"] == str(day.purchase.credit_id)
 
 

@@ -20,10 +20,13 @@ class WalletKind(models.TextChoices):
     PAYOUTS = "payouts", "Payouts"
     # Coins staff granted (or took back) by hand; below zero when more was granted.
     ADJUSTMENTS = "adjustments", "Staff adjustments"
+    # Coins users owe after a reversed purchase they had already spent: minus the sum of
+    # every user wallet's `owed`.
+    RECEIVABLES = "receivables", "Receivables"
 
 
 # Wallets whose balance is the negative of what they issued.
-ISSUING_KINDS = [WalletKind.PAYMENT_CLEARING, WalletKind.ADJUSTMENTS]
+ISSUING_KINDS = [WalletKind.PAYMENT_CLEARING, WalletKind.ADJUSTMENTS, WalletKind.RECEIVABLES]
 
 
 # Every system wallet exists as this many shards, so that the charges of thousands of calls
@@ -39,6 +42,7 @@ SYSTEM_KINDS = [
     WalletKind.WITHDRAWAL_HOLD,
     WalletKind.PAYOUTS,
     WalletKind.ADJUSTMENTS,
+    WalletKind.RECEIVABLES,
 ]
 SYSTEM_WALLET_MAX_ID = 1000
 
@@ -58,6 +62,9 @@ class Wallet(models.Model):
     )
     shard = models.PositiveSmallIntegerField(default=0)
     balance = models.BigIntegerField(default=0)
+    # User wallets: coins of reversed purchases that were spent before the reversal and not
+    # yet settled. While above zero the user may not spend or withdraw (account_restricted).
+    owed = models.BigIntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -70,6 +77,10 @@ class Wallet(models.Model):
             models.CheckConstraint(
                 condition=Q(balance__gte=0) | Q(kind__in=ISSUING_KINDS),
                 name="wallet_balance_not_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(owed=0) | Q(kind=WalletKind.USER, owed__gt=0),
+                name="wallet_owed_by_users_only",
             ),
             models.UniqueConstraint(
                 fields=["kind", "shard"],
@@ -92,6 +103,10 @@ class TransactionKind(models.TextChoices):
     WITHDRAWAL_REFUND = "withdrawal_refund"
     WITHDRAWAL_PAYOUT = "withdrawal_payout"
     ADJUSTMENT = "adjustment"
+    # A refund, revocation or chargeback taking a purchase's coins back.
+    PURCHASE_REVERSAL = "purchase_reversal"
+    # Coins of a new purchase (or a staff write-off) settling what a user owes.
+    DEBT_SETTLEMENT = "debt_settlement"
 
 
 class EntryType(models.TextChoices):
@@ -105,10 +120,16 @@ class EntryType(models.TextChoices):
     WITHDRAWAL = "withdrawal"
     WITHDRAWAL_REFUND = "withdrawal_refund"
     ADJUSTMENT = "adjustment"
+    PURCHASE_REVERSAL = "purchase_reversal"
+    # A host's earnings from coins whose purchase was reversed within the settlement window,
+    # taken back. Shown to clients as `purchase_reversal` (wallet.ledger.serializers).
+    EARNING_CLAWBACK = "earning_clawback"
     # Only on system wallets:
     PLATFORM_FEE = "platform_fee"
     PAYMENT = "payment"
     WITHDRAWAL_PAYOUT = "withdrawal_payout"
+    # What users owe (the receivables wallets): minus when a debt arises, plus when settled.
+    RECEIVABLE = "receivable"
 
 
 # What a host earned: her share of the calls and gifts spent on her.
@@ -116,9 +137,8 @@ EARNING_ENTRY_TYPES = [EntryType.CALL_EARNING, EntryType.GIFT_RECEIVED]
 # Coins a host cashed out or holds for a withdrawal, net of the withdrawals that came back.
 CASH_OUT_ENTRY_TYPES = [EntryType.WITHDRAWAL, EntryType.WITHDRAWAL_REFUND]
 # Entries that take earnings back from a host (a refund or chargeback of what paid for
-# them). None exists yet: when refunds of earnings are made, their type goes here and they
-# count against what she may withdraw (docs/withdrawals.md, Withdrawable).
-EARNING_CLAWBACK_ENTRY_TYPES: list[EntryType] = []
+# them): they count against what she may withdraw (docs/withdrawals.md, Withdrawable).
+EARNING_CLAWBACK_ENTRY_TYPES = [EntryType.EARNING_CLAWBACK]
 # Everything `wallet_withdrawable` reads (wallet.ledger.selectors).
 WITHDRAWABLE_ENTRY_TYPES = [
     *EARNING_ENTRY_TYPES,
@@ -135,6 +155,7 @@ USER_ENTRY_TYPES = [
     EntryType.WITHDRAWAL,
     EntryType.WITHDRAWAL_REFUND,
     EntryType.ADJUSTMENT,
+    EntryType.PURCHASE_REVERSAL,
 ]
 
 

@@ -20,6 +20,9 @@ class CoinPackage(models.Model):
         validators=[RegexValidator(r"^[A-Z]{3}$", "Use a three-letter ISO 4217 code.")],
         help_text="ISO 4217 code, e.g. USD",
     )
+    # The product id of this package in the App Store and Google Play (the same in both):
+    # a store purchase of that product credits this package's coins.
+    product_id = models.CharField(max_length=100, blank=True)
     is_active = models.BooleanField(default=True)
     position = models.PositiveIntegerField(default=0, help_text="Lower comes first.")
 
@@ -28,6 +31,9 @@ class CoinPackage(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(coins__gte=1), name="package_coins_positive"),
             models.CheckConstraint(condition=Q(price__gt=0), name="package_price_positive"),
+            models.UniqueConstraint(
+                fields=["product_id"], condition=~Q(product_id=""), name="package_product_id_once"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -36,12 +42,15 @@ class CoinPackage(models.Model):
 
 class Purchase(models.Model):
     """A user buying a coin package through a payment provider; credited once, on the
-    provider's signed confirmation."""
+    provider's signed confirmation (or a verified store transaction), and reversed when the
+    provider refunds, revokes or charges it back."""
 
     class Status(models.TextChoices):
         PENDING = "pending"
-        SUCCEEDED = "succeeded"
+        CREDITED = "credited"
         FAILED = "failed"
+        # Refunded, revoked or charged back, wholly or in part (`reversed_coins`).
+        REVERSED = "reversed"
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="purchases"
@@ -52,13 +61,22 @@ class Purchase(models.Model):
     price = models.DecimalField(max_digits=10, decimal_places=2)
     currency = models.CharField(max_length=3)
     provider = models.CharField(max_length=30)
+    # Ours for checkout providers (sandbox, stripe); the store's own id for store purchases
+    # (App Store transactionId, Google Play orderId): one purchase per reference.
     provider_ref = models.CharField(max_length=100)
+    # The provider's id of the payment where it differs from provider_ref (Stripe's payment
+    # intent, Google Play's purchase token), for events that name only that.
+    external_id = models.CharField(max_length=300, blank=True, db_index=True)
     # The client's Idempotency-Key header: the same key from the same user is the same purchase.
     idempotency_key = models.CharField(max_length=64, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     credit = models.OneToOneField(
         Transaction, null=True, blank=True, on_delete=models.PROTECT, related_name="purchase"
     )
+    # Coins taken back so far by refunds, revocations and chargebacks (purchase_reversal).
+    reversed_coins = models.PositiveIntegerField(default=0)
+    reversal_reason = models.CharField(max_length=20, blank=True)
+    reversed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -84,6 +102,7 @@ class PaymentEvent(models.Model):
 
     class Outcome(models.TextChoices):
         CREDITED = "credited"
+        REVERSED = "reversed"
         DUPLICATE = "duplicate"
         MARKED_FAILED = "marked_failed"
         BAD_SIGNATURE = "bad_signature"

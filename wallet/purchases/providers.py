@@ -1,10 +1,15 @@
 """Payment providers behind one interface (DESIGN.md: outside providers sit behind an interface
 with a sandbox implementation that tests use).
 
-A provider does two things: it tells the client how to pay for a purchase (the checkout), and
-it turns the provider's signed webhook deliveries into `WebhookEvent`s. Everything else (which
-purchase, whether to credit, how often) is decided once, in `wallet.purchases.services`, for every
-provider alike. Adding a real provider is described in docs/payments.md.
+Two kinds of provider:
+- checkout providers (`sandbox`, `stripe`) tell the client how to pay for a purchase we
+  created (the checkout) and confirm it by webhook;
+- store providers (`appstore`, `googleplay`) verify a transaction the app completed in the
+  store (`StoreProvider.verify`); the purchase is recorded and credited then.
+Both turn their signed webhook deliveries into `WebhookEvent`s (payments, refunds,
+revocations, chargebacks). Everything else (which purchase, whether to credit or take back,
+how often) is decided once, in `wallet.purchases.services`, for every provider alike. Adding
+a provider is described in docs/payments.md.
 """
 
 import hashlib
@@ -13,12 +18,13 @@ import json
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, ClassVar, NoReturn
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.module_loading import import_string
 
 from wallet.purchases.models import PaymentEvent, Purchase
 
@@ -27,6 +33,11 @@ from wallet.purchases.models import PaymentEvent, Purchase
 # and ignored.
 PAYMENT_SUCCEEDED = "payment.succeeded"
 PAYMENT_FAILED = "payment.failed"
+# The payment was refunded, revoked or charged back: `amount` is how much of the price has
+# been taken back so far, in all (Stripe's `amount_refunded`; the whole price for a store's
+# refund or revocation), `reason` one of REVERSAL_REASONS.
+PAYMENT_REVERSED = "payment.reversed"
+REVERSAL_REASONS = ("refund", "revocation", "chargeback")
 
 # Lengths of the PaymentEvent columns a verified event is stored in.
 _EVENT_TYPE_MAX = PaymentEvent._meta.get_field("event_type").max_length or 0
@@ -35,12 +46,18 @@ _PROVIDER_REF_MAX = Purchase._meta.get_field("provider_ref").max_length or 0
 
 @dataclass(frozen=True)
 class WebhookEvent:
-    """One verified webhook delivery, in our words."""
+    """One verified webhook delivery, in our words. The purchase is found by `provider_ref`,
+    or by `external_id` when the event names only the provider's id of the payment."""
 
     type: str
-    provider_ref: str
-    amount: Decimal
-    currency: str
+    provider_ref: str = ""
+    amount: Decimal = Decimal(0)
+    currency: str = ""
+    external_id: str = ""
+    # PAYMENT_REVERSED: one of REVERSAL_REASONS.
+    reason: str = ""
+    # PAYMENT_SUCCEEDED: the provider's id of the payment, kept as Purchase.external_id.
+    metadata: dict[str, Any] = field(default_factory=dict)
 
 
 class WebhookRejected(Exception):
@@ -60,22 +77,63 @@ class UnknownProvider(LookupError):
     """No enabled provider has this name."""
 
 
+class ReceiptRejected(Exception):
+    """A store transaction failed verification; the message says why (it reaches the client
+    as 400 `invalid_receipt`, so it names no secret)."""
+
+
+@dataclass(frozen=True)
+class StoreTransaction:
+    """A store purchase the store's own verification confirmed."""
+
+    # The store's id of this transaction, credited once (App Store `transactionId`, Google
+    # Play `orderId`).
+    provider_ref: str
+    # The store's product, mapped to a CoinPackage by its `product_id`.
+    product_id: str
+    # Another id of the same payment that later notifications may name (Play's purchase
+    # token).
+    external_id: str = ""
+    # What the store says was paid, when it says (App Store); else the package's price.
+    price: Decimal | None = None
+    currency: str = ""
+    # For support: what else the store said (environment, dates, ...), JSON-able.
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
 class PaymentProvider(ABC):
     name: ClassVar[str]
 
-    @abstractmethod
     def create_checkout(self, purchase: Purchase) -> dict[str, Any]:
         """What the client needs to pay `purchase` at the provider (JSON-able). Called once
         when the purchase is created and again for every replay of that request, so it must
         be idempotent per purchase: a provider API call passes `purchase.provider_ref` as its
         idempotency key. May raise `videochat.errors.ServiceUnavailable` (the purchase stays
-        pending; the client retries with the same Idempotency-Key)."""
+        pending; the client retries with the same Idempotency-Key). Store providers don't
+        offer a checkout (`purchase_create` refuses them): their purchases are made in the
+        app and arrive through `StoreProvider.verify`."""
+        raise TypeError(f"{self.name} has no checkout")
 
     @abstractmethod
     def parse_webhook(self, raw_body: bytes, headers: Mapping[str, str]) -> WebhookEvent:
         """Verify and read one delivery. `headers` is case-insensitive (Django's
         `request.headers`). Raises BadSignature before looking at the body, MalformedWebhook
         when a verified body is not an event."""
+
+
+class StoreProvider(PaymentProvider):
+    """A store whose app completes the payment and sends us its proof."""
+
+    @abstractmethod
+    def verify(self, proof: Mapping[str, Any]) -> StoreTransaction:
+        """Verify what the app sent (the request body, validated by the endpoint's
+        serializer) with the store; raise ReceiptRejected when it is not a valid, completed
+        purchase of this app, or ServiceUnavailable when the store cannot be asked now."""
+
+    def after_credit(self, transaction: StoreTransaction) -> None:
+        """Called after the purchase is credited (committed), and again whenever the same
+        transaction is sent again: tell the store it was delivered (Google Play's
+        acknowledge/consume). Failures are logged by the caller; a replay retries."""
 
 
 class SandboxProvider(PaymentProvider):
@@ -153,9 +211,14 @@ def _amount(value: object) -> Decimal:
     return Decimal(str(value))
 
 
-# Every implementation, by name. Which of them are in use is the deployer's choice
-# (PAYMENT_PROVIDERS).
-_IMPLEMENTATIONS: dict[str, type[PaymentProvider]] = {SandboxProvider.name: SandboxProvider}
+# Every implementation, by name (imported when first used: each brings its provider's
+# library). Which of them are in use is the deployer's choice (PAYMENT_PROVIDERS).
+_IMPLEMENTATIONS: dict[str, str] = {
+    "sandbox": "wallet.purchases.providers.SandboxProvider",
+    "stripe": "wallet.purchases.stripe.StripeProvider",
+    "appstore": "wallet.purchases.appstore.AppStoreProvider",
+    "googleplay": "wallet.purchases.googleplay.GooglePlayProvider",
+}
 
 
 def payment_provider(name: str | None = None) -> PaymentProvider:
@@ -170,10 +233,11 @@ def payment_provider(name: str | None = None) -> PaymentProvider:
         name = enabled[0]
     if name not in enabled:
         raise UnknownProvider(name)
-    implementation = _IMPLEMENTATIONS.get(name)
-    if implementation is None:
+    path = _IMPLEMENTATIONS.get(name)
+    if path is None:
         raise ImproperlyConfigured(
             f"PAYMENT_PROVIDERS names {name!r}, which has no implementation "
             f"(known: {', '.join(sorted(_IMPLEMENTATIONS))})."
         )
+    implementation: type[PaymentProvider] = import_string(path)
     return implementation()

@@ -188,7 +188,7 @@ def _payment_succeeded(purchase: Purchase, event: WebhookEvent) -> PaymentEvent.
     """Credit a locked purchase. A failed purchase is credited too: providers report a
     declined attempt and then a successful retry under the same reference (in either order),
     and a signed success means the money was taken."""
-    if purchase.status == Purchase.Status.SUCCEEDED:
+    if purchase.status == Purchase.Status.CREDITED:
         return Outcome.DUPLICATE
     if event.amount != purchase.price or event.currency != purchase.currency:
         # Money arrived, but not what was sold: never credit a guess. The purchase keeps its
@@ -217,7 +217,7 @@ def _payment_succeeded(purchase: Purchase, event: WebhookEvent) -> PaymentEvent.
             Leg(wallet_ensure(user_id=purchase.user_id), purchase.coins, EntryType.PURCHASE),
         ],
     )
-    purchase.status = Purchase.Status.SUCCEEDED
+    purchase.status = Purchase.Status.CREDITED
     purchase.credit = credit.transaction
     purchase.save(update_fields=["status", "credit", "updated_at"])
     return Outcome.CREDITED
@@ -228,7 +228,7 @@ def _payment_failed(purchase: Purchase) -> PaymentEvent.Outcome:
     report of an earlier declined attempt changes nothing."""
     if purchase.status == Purchase.Status.FAILED:
         return Outcome.DUPLICATE
-    if purchase.status == Purchase.Status.SUCCEEDED:
+    if purchase.status == Purchase.Status.CREDITED:
         return Outcome.IGNORED
     purchase.status = Purchase.Status.FAILED
     purchase.save(update_fields=["status", "updated_at"])

@@ -236,7 +236,7 @@ def test_staff_find_purchases_and_events_but_cannot_edit_them(
     # Read-only, superusers included: the status changes only through the signed webhook.
     assert superuser_client.get("/admin/wallet/purchase/add/").status_code == 403
     change = superuser_client.post(
-        f"/admin/wallet/purchase/{purchase.pk}/change/", {"status": "succeeded"}
+        f"/admin/wallet/purchase/{purchase.pk}/change/", {"status": "credited"}
     )
     assert change.status_code == 403
     delete = superuser_client.post(f"/admin/wallet/purchase/{purchase.pk}/delete/", {"post": "yes"})

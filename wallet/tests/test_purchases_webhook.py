@@ -66,7 +66,7 @@ def test_a_signed_success_credits_the_purchase(alice, purchase):
     assert response.json() == {"status": "credited"}
     assert balance(alice) == 100
     purchase.refresh_from_db()
-    assert purchase.status == "succeeded"
+    assert purchase.status == "credited"
     credit = purchase.credit
     assert credit is not None
     assert (credit.kind, credit.reference) == ("purchase", f"purchase:{purchase.pk}")
@@ -302,7 +302,7 @@ def test_a_failure_after_the_success_changes_nothing(alice, purchase):
     late = deliver(event(purchase, type="payment.failed"))
 
     assert late.json() == {"status": "ignored"}
-    assert status_of(purchase) == "succeeded"
+    assert status_of(purchase) == "credited"
     assert balance(alice) == 100
     assert outcomes() == ["credited", "ignored"]
 
@@ -315,7 +315,7 @@ def test_a_success_after_a_failure_credits(alice, purchase):
     retry = deliver(event(purchase))
 
     assert retry.json() == {"status": "credited"}
-    assert status_of(purchase) == "succeeded"
+    assert status_of(purchase) == "credited"
     assert balance(alice) == 100
     assert outcomes() == ["marked_failed", "credited"]
 

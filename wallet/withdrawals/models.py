@@ -56,6 +56,9 @@ class Withdrawal(models.Model):
     # Why beat's auto-review approved it, or left it for staff; empty until it looked.
     review_note = models.CharField(max_length=200, blank=True)
     rejection_reason = models.CharField(max_length=200, blank=True)
+    # The money paid for the coins, fixed when approved (PAYOUT_COIN_RATES).
+    amount = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    currency = models.CharField(max_length=3, blank=True)
     payout_ref = models.CharField(max_length=100, blank=True)
     payout_attempts = models.PositiveSmallIntegerField(default=0)
     payout_error = models.CharField(max_length=300, blank=True)
