@@ -12,8 +12,15 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 from django.core.exceptions import ImproperlyConfigured
+from django.test import Client
+from rest_framework.test import APIClient
 
+from tests.factories import CoinPackageFactory, UserFactory
+from tests.helpers import assert_error, balance
+from tests.threads import all_at_once
+from wallet.ledger.models import Transaction
 from wallet.purchases.appstore import AppStoreProvider
+from wallet.purchases.models import PaymentEvent, Purchase
 from wallet.purchases.providers import (
     PAYMENT_REVERSED,
     BadSignature,
@@ -24,7 +31,9 @@ from wallet.purchases.providers import (
 from wallet.tests.appstore_helpers import (
     APP_APPLE_ID,
     PRODUCTION,
+    WEBHOOK,
     appstore,  # noqa: F401
+    appstore_refund_delivery,
     configure_appstore,
     make_signer,
     notification_body,
@@ -371,3 +380,209 @@ def test_a_notification_that_fails_verification_is_refused(make_body, refusal, r
         parse(make_body())
 
     assert reason in str(refused.value)
+
+
+# --- through the API ---------------------------------------------------------------------------
+
+PURCHASES = "/api/v1/wallet/purchases/appstore"
+
+
+@pytest.fixture
+def package(db):
+    return CoinPackageFactory.create(coins=100, price=Decimal("4.99"), product_id="coins_100")
+
+
+def post_transaction(user, jws: str):
+    client = APIClient()
+    client.force_authenticate(user)
+    return client.post(PURCHASES, {"signed_transaction": jws}, format="json")
+
+
+def deliver(body: bytes):
+    """POST a notification as Apple does: no token, no CSRF token."""
+    return Client(enforce_csrf_checks=True).post(WEBHOOK, body, content_type="application/json")
+
+
+def transactions_of(user) -> list[tuple[str, int]]:
+    client = APIClient()
+    client.force_authenticate(user)
+    response = client.get("/api/v1/wallet/transactions")
+    assert response.status_code == 200, response.content
+    return [(row["type"], row["amount"]) for row in response.json()["results"]]
+
+
+def assert_nothing_changed(*users) -> None:
+    assert not Purchase.objects.exists()
+    assert not Transaction.objects.exists()
+    for user in users:
+        assert balance(user) == 0
+
+
+@pytest.mark.django_db
+def test_a_purchase_is_credited_once_and_a_replay_answers_the_same_purchase(alice, package):
+    jws = signed_transaction("2000000000000007")
+
+    first = post_transaction(alice, jws)
+
+    assert first.status_code == 201, first.content
+    body = first.json()
+    assert body["status"] == "credited"
+    assert (body["provider"], body["provider_ref"]) == ("appstore", "2000000000000007")
+    assert (body["coins"], body["price"], body["currency"]) == (100, "4.99", "USD")
+    assert balance(alice) == 100
+    assert transactions_of(alice) == [("purchase", 100)]
+
+    again = post_transaction(alice, jws)
+
+    assert again.status_code == 201, again.content
+    assert again.json() == body
+    assert balance(alice) == 100
+    assert transactions_of(alice) == [("purchase", 100)]
+
+
+@pytest.mark.django_db
+def test_apples_price_is_what_the_purchase_records(alice, package):
+    # The package lists 4.99 USD; the buyer's storefront charged 5.49 EUR.
+    response = post_transaction(alice, signed_transaction(price=5490, currency="EUR"))
+
+    assert response.status_code == 201, response.content
+    assert (response.json()["price"], response.json()["currency"]) == ("5.49", "EUR")
+    assert balance(alice) == 100
+
+
+@pytest.mark.django_db
+def test_a_transaction_credited_to_one_account_is_refused_to_another(alice, bob, package):
+    jws = signed_transaction()
+    assert post_transaction(alice, jws).status_code == 201
+
+    response = post_transaction(bob, jws)
+
+    assert_error(response, 400, "invalid_receipt")
+    assert (balance(alice), balance(bob)) == (100, 0)
+    assert Purchase.objects.count() == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "make_jws",
+    [
+        _forged_with_another_root,
+        _genuine_chain_other_key,
+        _expired_leaf,
+        _tampered_product,
+        lambda: "not-a-jws",
+        lambda: signed_transaction(bundleId="com.example.other"),
+        lambda: signed_transaction(environment=PRODUCTION),
+        lambda: signed_transaction(type="Non-Consumable"),
+        lambda: signed_transaction(revocationDate=now_ms()),
+        lambda: signed_transaction(product_id="coins_we_do_not_sell"),
+    ],
+    ids=[
+        "forged",
+        "other-key",
+        "expired-leaf",
+        "tampered",
+        "not-a-jws",
+        "other-bundle",
+        "other-environment",
+        "non-consumable",
+        "revoked",
+        "unknown-product",
+    ],
+)
+def test_a_transaction_that_fails_verification_is_invalid_receipt(alice, package, make_jws):
+    response = post_transaction(alice, make_jws())
+
+    error = assert_error(response, 400, "invalid_receipt")
+    assert "BEGIN" not in json.dumps(error)  # no key or certificate material echoed
+    assert_nothing_changed(alice)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "size, status, code",
+    [
+        # Longer than any App Store JWS (a few kB): refused before Apple's library parses it.
+        (20_000, 400, "validation_error"),
+        # Over the API's body limit: refused unread.
+        (100_000, 413, "payload_too_large"),
+    ],
+)
+def test_a_huge_transaction_is_refused(alice, package, size, status, code):
+    huge = signed_transaction() + "A" * size
+
+    assert_error(post_transaction(alice, huge), status, code)
+    assert_nothing_changed(alice)
+
+
+@pytest.mark.django_db
+def test_a_misconfigured_app_store_is_unavailable_not_a_bad_receipt(alice, package, settings):
+    settings.APPSTORE_ROOT_CERTIFICATES = []
+
+    assert_error(post_transaction(alice, signed_transaction()), 503, "service_unavailable")
+    assert_nothing_changed(alice)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_same_transaction_posted_at_once_credits_once():
+    alice = UserFactory.create()
+    CoinPackageFactory.create(coins=100, product_id="coins_100")
+    jws = signed_transaction()
+
+    responses = all_at_once(20, lambda: post_transaction(alice, jws))
+
+    assert {response.status_code for response in responses} == {201}
+    assert len({response.json()["id"] for response in responses}) == 1
+    assert Purchase.objects.count() == 1
+    assert balance(alice) == 100
+    assert transactions_of(alice) == [("purchase", 100)]
+
+
+# --- notifications through the webhook ---------------------------------------------------------
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("notification, reason", [("REFUND", "refund"), ("REVOKE", "revocation")])
+def test_a_refund_or_revocation_takes_the_coins_back_once(alice, package, notification, reason):
+    assert post_transaction(alice, signed_transaction("2000000000000007")).status_code == 201
+    path, body, headers = appstore_refund_delivery("2000000000000007", notification)
+
+    response = Client().post(path, body, headers=headers, content_type=headers["Content-Type"])
+
+    assert response.status_code == 200, response.content
+    assert response.json() == {"status": "reversed"}
+    assert balance(alice) == 0
+    assert transactions_of(alice) == [("purchase_reversal", -100), ("purchase", 100)]
+    purchase = Purchase.objects.get()
+    assert (purchase.status, purchase.reversal_reason) == ("reversed", reason)
+    # Apple retries until it gets a 200: the same delivery again takes nothing more.
+    assert deliver(body).json() == {"status": "duplicate"}
+    assert balance(alice) == 0
+    # The app sending the refunded transaction again gets its purchase, credits nothing.
+    replay = post_transaction(alice, signed_transaction("2000000000000007"))
+    assert (replay.status_code, replay.json()["status"]) == (201, "reversed")
+    assert balance(alice) == 0
+
+
+@pytest.mark.django_db
+def test_a_forged_refund_is_refused_and_changes_nothing(alice, package):
+    assert post_transaction(alice, signed_transaction()).status_code == 201
+
+    response = deliver(notification_body("REFUND", signer=make_signer()))
+
+    assert_error(response, 400, "validation_error")
+    assert balance(alice) == 100
+    assert Purchase.objects.get().status == "credited"
+    assert list(PaymentEvent.objects.values_list("outcome", flat=True)) == ["bad_signature"]
+
+
+@pytest.mark.django_db
+def test_other_notifications_are_recorded_and_acknowledged(alice, package):
+    assert post_transaction(alice, signed_transaction()).status_code == 201
+
+    response = deliver(notification_body("CONSUMPTION_REQUEST"))
+
+    assert response.json() == {"status": "ignored"}
+    event = PaymentEvent.objects.get()
+    assert (event.event_type, event.outcome) == ("appstore.consumption_request", "ignored")
+    assert balance(alice) == 100
