@@ -133,15 +133,12 @@ class AppStoreProvider(StoreProvider):
         # once, and a package's coins are for one.
         if transaction.quantity not in (None, 1):
             raise ReceiptRejected("Buy one coin package at a time (the quantity is not 1).")
-        price = _price(transaction)
-        currency = transaction.currency or ""
-        if not (len(currency) == 3 and currency.isascii() and currency.isalpha()):
-            currency = ""
+        price, currency = _paid(transaction)
         return StoreTransaction(
             provider_ref=_required(transaction.transactionId, "transactionId", ReceiptRejected),
             product_id=_required(transaction.productId, "productId", ReceiptRejected),
-            price=price if currency else None,
-            currency=currency.upper(),
+            price=price,
+            currency=currency,
             metadata=_metadata(transaction),
         )
 
@@ -170,9 +167,7 @@ class AppStoreProvider(StoreProvider):
             self._transaction(signed_transaction, BadSignature) if signed_transaction else None
         )
         metadata = _present(
-            notification_uuid=notification.notificationUUID,
-            subtype=notification.rawSubtype,
-            environment=self._environment.value,
+            notification_uuid=notification.notificationUUID, subtype=notification.rawSubtype
         )
         if transaction is not None:
             metadata.update(_metadata(transaction))
@@ -257,28 +252,35 @@ def _required(
     return value
 
 
-def _price(transaction: JWSTransactionDecodedPayload) -> Decimal | None:
-    price = transaction.price
-    if isinstance(price, bool) or not isinstance(price, int) or price < 0:
-        return None
-    return Decimal(price) / _MILLI
+def _paid(transaction: JWSTransactionDecodedPayload) -> tuple[Decimal | None, str]:
+    """What the buyer paid (price, currency), or (None, "") when Apple does not say both
+    (transactions before 2023 say neither): a price is never paired with a guessed currency."""
+    price, currency = transaction.price, transaction.currency
+    if (
+        isinstance(price, bool)
+        or not isinstance(price, int)
+        or price < 0
+        or not isinstance(currency, str)
+        or not (len(currency) == 3 and currency.isascii() and currency.isalpha())
+    ):
+        return None, ""
+    return Decimal(price) / _MILLI, currency.upper()
 
 
 def _reversed_amount(transaction: JWSTransactionDecodedPayload) -> tuple[Decimal | None, str]:
     """How much of the price a prorated refund gave back, with its currency; (None, "") for
     a refund or revocation of the whole purchase (every consumable's)."""
     percentage = transaction.revocationPercentage
-    price = _price(transaction)
+    price, currency = _paid(transaction)
     if (
         transaction.rawRevocationType != RevocationType.REFUND_PRORATED.value
         or price is None
-        or not transaction.currency
         or isinstance(percentage, bool)
         or not isinstance(percentage, int)
         or not 0 < percentage < _PERCENT_MILLI
     ):
         return None, ""
-    return price * percentage / _PERCENT_MILLI, transaction.currency.upper()
+    return price * percentage / _PERCENT_MILLI, currency
 
 
 def _metadata(transaction: JWSTransactionDecodedPayload) -> dict[str, Any]:

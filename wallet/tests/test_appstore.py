@@ -141,9 +141,13 @@ def test_a_signed_consumable_is_a_store_transaction():
     assert transaction.metadata["original_transaction_id"] == "2000000000000040"
 
 
-def test_without_a_price_the_package_price_applies():
+@pytest.mark.parametrize(
+    "price, currency",
+    [(None, None), (4990, None), (None, "EUR"), (4990, "euro"), (-1, "EUR")],
+)
+def test_without_a_price_and_its_currency_the_package_price_applies(price, currency):
     # Apple added price and currency in 2023; older transactions have neither.
-    transaction = verify(signed_transaction(price=None, currency=None))
+    transaction = verify(signed_transaction(price=price, currency=currency))
 
     assert (transaction.price, transaction.currency) == (None, "")
 
@@ -562,6 +566,19 @@ def test_a_refund_or_revocation_takes_the_coins_back_once(alice, package, notifi
     replay = post_transaction(alice, signed_transaction("2000000000000007"))
     assert (replay.status_code, replay.json()["status"]) == (201, "reversed")
     assert balance(alice) == 0
+
+
+@pytest.mark.django_db
+def test_a_prorated_refund_takes_back_its_share_of_the_coins(alice, package):
+    assert post_transaction(alice, signed_transaction()).status_code == 201
+    body = notification_body(
+        "REFUND",
+        transaction={"revocationType": "REFUND_PRORATED", "revocationPercentage": 40_000},
+    )
+
+    assert deliver(body).json() == {"status": "reversed"}
+    assert balance(alice) == 60
+    assert transactions_of(alice) == [("purchase_reversal", -40), ("purchase", 100)]
 
 
 @pytest.mark.django_db
