@@ -19,6 +19,7 @@ from tests.factories import CoinPackageFactory, UserFactory
 from tests.helpers import assert_error, balance
 from tests.threads import all_at_once
 from wallet.ledger.models import Transaction
+from wallet.providers_check import providers_check
 from wallet.purchases.appstore import AppStoreProvider
 from wallet.purchases.models import PaymentEvent, Purchase
 from wallet.purchases.providers import (
@@ -106,6 +107,15 @@ def test_an_unreadable_or_foreign_root_file_is_a_configuration_error(settings, t
     settings.APPSTORE_ROOT_CERTIFICATES = [str(tmp_path / "notes.txt")]
     with pytest.raises(ImproperlyConfigured, match="not a DER or PEM certificate"):
         AppStoreProvider()
+
+
+def test_start_up_checks_the_app_store_settings(settings):
+    # What a production process runs at start-up (wallet.apps): the message names the setting.
+    providers_check()
+
+    settings.APPSTORE_ROOT_CERTIFICATES = ["/nonexistent/AppleRootCA-G3.cer"]
+    with pytest.raises(ImproperlyConfigured, match="APPSTORE_ROOT_CERTIFICATES"):
+        providers_check()
 
 
 def test_a_der_root_as_apple_publishes_it_is_trusted(settings, tmp_path):
