@@ -238,6 +238,8 @@ class GooglePlayStandin:
         self.purchases: dict[str, PlayPurchase] = {}
         # The HTTP status every API call answers instead of its result (500: Google's outage).
         self.outage: int | None = None
+        # The same for consume calls only.
+        self.fail_consume: int | None = None
         self.token_grants = 0
         self.certs_fetches = 0
         # (method, product id, purchase token) of every API call that passed authentication.
@@ -367,6 +369,13 @@ class GooglePlayStandin:
         refused, purchase = self._api(request, "consume")
         if refused is not None or purchase is None:
             return refused or Response(status=500)
+        if self.fail_consume is not None:
+            return _google_error(
+                self.fail_consume,
+                "The service is currently unavailable.",
+                "backendError",
+                "UNAVAILABLE",
+            )
         with self._lock:
             if purchase.consumed or purchase.state != 0:
                 return _google_error(

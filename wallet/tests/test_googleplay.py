@@ -7,16 +7,21 @@ import json
 import logging
 import socket
 import time
+from decimal import Decimal
 from typing import Any
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.test import Client
+from rest_framework.test import APIClient
 
-from tests.helpers import assert_error
+from tests.factories import CoinPackageFactory
+from tests.fixtures import access_token_for
+from tests.helpers import assert_error, balance
+from tests.threads import all_at_once
 from videochat.errors import ServiceUnavailable
 from wallet.purchases.googleplay import GooglePlayProvider
-from wallet.purchases.models import PaymentEvent
+from wallet.purchases.models import CoinPackage, PaymentEvent, Purchase
 from wallet.purchases.providers import (
     PAYMENT_REVERSED,
     MalformedWebhook,
@@ -356,3 +361,169 @@ def test_a_push_without_googles_token_for_us_is_refused_and_changes_nothing(
     assert recorded.outcome == Outcome.BAD_SIGNATURE
     assert recorded.provider == "googleplay"
     assert error["message"]
+
+
+# --- Through the API, as the app and Google call it -------------------------------------------
+
+PURCHASES = "/api/v1/wallet/purchases/googleplay"
+
+
+@pytest.fixture
+def package() -> CoinPackage:
+    return CoinPackageFactory.create(product_id=PRODUCT, coins=550, price=Decimal("4.99"))
+
+
+def send(client: Any, token: str, product_id: str = PRODUCT) -> Any:
+    return client.post(
+        PURCHASES, {"product_id": product_id, "purchase_token": token}, format="json"
+    )
+
+
+def test_a_purchase_is_credited_once_and_consumed_at_google(googleplay, package, alice, client_for):
+    token, order_id = googleplay.buy(PRODUCT)
+    client = client_for(alice)
+
+    first = send(client, token)
+
+    assert first.status_code == 201, first.content
+    assert first.json()["status"] == "credited"
+    assert first.json()["provider_ref"] == order_id
+    assert first.json()["coins"] == 550
+    assert balance(alice) == 550
+    assert googleplay.purchases[token].consumed
+    # The app sends it again (it never saw the answer): the same purchase, nothing more.
+    again = send(client, token)
+    assert again.status_code == 201, again.content
+    assert again.json()["id"] == first.json()["id"]
+    assert balance(alice) == 550
+    assert Purchase.objects.get().external_id == token
+    assert googleplay.calls("consume") == [(PRODUCT, token)]
+
+
+def test_a_purchase_google_failed_to_consume_is_consumed_on_the_replay(
+    googleplay, package, alice, client_for
+):
+    token, _order_id = googleplay.buy(PRODUCT)
+    client = client_for(alice)
+    googleplay.fail_consume = 503
+
+    assert send(client, token).status_code == 201
+    assert balance(alice) == 550
+    assert not googleplay.purchases[token].consumed
+
+    googleplay.fail_consume = None
+    assert send(client, token).status_code == 201
+    assert googleplay.purchases[token].consumed
+    assert balance(alice) == 550
+
+
+def test_another_account_sending_the_same_token_is_refused(
+    googleplay, package, alice, bob, client_for
+):
+    token, _order_id = googleplay.buy(PRODUCT)
+    assert send(client_for(alice), token).status_code == 201
+
+    assert_error(send(client_for(bob), token), 400, "invalid_receipt")
+
+    assert balance(bob) == 0
+    assert balance(alice) == 550
+
+
+@pytest.mark.parametrize(
+    "case", ["cancelled", "pending", "unknown-token", "other-product", "not-sold-here"]
+)
+def test_a_purchase_google_does_not_confirm_credits_nothing(
+    googleplay, package, alice, client_for, case
+):
+    token, _order_id = googleplay.buy(
+        "coins_unlisted" if case == "not-sold-here" else PRODUCT,
+        state={"cancelled": 1, "pending": 2}.get(case, 0),
+    )
+    sent_token = "no-such-token" if case == "unknown-token" else token
+    product = {"other-product": "coins_1200", "not-sold-here": "coins_unlisted"}.get(case, PRODUCT)
+    if case == "other-product":
+        CoinPackageFactory.create(product_id="coins_1200", coins=1200, price=Decimal("9.99"))
+
+    assert_error(send(client_for(alice), sent_token, product), 400, "invalid_receipt")
+
+    assert balance(alice) == 0
+    assert not Purchase.objects.exists()
+    # Left unconsumed and unacknowledged: Google refunds it after three days.
+    assert googleplay.calls("consume") == []
+
+
+def test_a_google_outage_is_503_and_credits_nothing(googleplay, package, alice, client_for):
+    token, _order_id = googleplay.buy(PRODUCT)
+    googleplay.outage = 500
+
+    assert_error(send(client_for(alice), token), 503, "service_unavailable")
+
+    assert balance(alice) == 0
+    assert not Purchase.objects.exists()
+
+
+def test_a_voided_purchase_takes_the_coins_back_once(googleplay, package, alice, client_for):
+    token, order_id = googleplay.buy(PRODUCT)
+    assert send(client_for(alice), token).status_code == 201
+    path, body, headers = googleplay_void_delivery(order_id, token)
+
+    first = Client().post(path, body, content_type="application/json", headers=headers)
+    again = Client().post(path, body, content_type="application/json", headers=headers)
+
+    assert first.status_code == 200, first.content
+    assert first.json() == {"status": "reversed"}
+    assert again.json() == {"status": "duplicate"}
+    assert balance(alice) == 0
+    purchase = Purchase.objects.get()
+    assert purchase.status == Purchase.Status.REVERSED
+    assert purchase.reversed_coins == 550
+    assert purchase.reversal_reason == "refund"
+    history = client_for(alice).get("/api/v1/wallet/transactions?type=purchase_reversal").json()
+    assert [entry["amount"] for entry in history["results"]] == [-550]
+
+
+def test_a_test_notification_is_acknowledged_and_ignored(googleplay, package, alice, client_for):
+    body = push_body(notification("testNotification", {"version": "1.0"}))
+
+    response = push(body, bearer())
+
+    assert response.status_code == 200, response.content
+    assert response.json() == {"status": "ignored"}
+    (recorded,) = PaymentEvent.objects.all()
+    assert recorded.event_type == "googleplay.test"
+
+
+def test_googles_certificates_are_fetched_once_for_many_pushes(googleplay: GooglePlayStandin):
+    for _ in range(3):
+        assert push(push_body(notification("testNotification", {})), bearer()).status_code == 200
+
+    assert googleplay.certs_fetches == 1
+
+
+def test_googles_certificates_unavailable_is_503_and_records_nothing(googleplay, settings):
+    googleplay.server.expect_request("/certs-down").respond_with_data("down", status=503)
+    settings.GOOGLEPLAY_OIDC_CERTS_URL = googleplay.url("/certs-down")
+
+    response = push(push_body(notification("testNotification", {})), bearer())
+
+    assert_error(response, 503, "service_unavailable")
+    assert not PaymentEvent.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_twenty_apps_sending_one_token_at_once_credit_it_once(googleplay, package, alice):
+    token, _order_id = googleplay.buy(PRODUCT)
+    access = access_token_for(alice)
+
+    def send_once() -> Any:
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
+        return send(client, token)
+
+    responses = all_at_once(20, send_once)
+
+    assert [response.status_code for response in responses] == [201] * 20
+    assert len({response.json()["id"] for response in responses}) == 1
+    assert balance(alice) == 550
+    assert Purchase.objects.count() == 1
+    assert googleplay.purchases[token].consumed
