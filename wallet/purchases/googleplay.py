@@ -63,8 +63,9 @@ CLOCK_SKEW_SECONDS = 30
 # How long Google's OIDC certificates are kept when the answer names no max-age.
 CERTS_DEFAULT_MAX_AGE_SECONDS = 3600
 
-# ProductPurchase.purchaseState, consumptionState and purchaseType (the API's reference).
-PURCHASED, CANCELLED, PENDING = 0, 1, 2
+# ProductPurchase.purchaseState (1 is cancelled), consumptionState and purchaseType (the
+# API's reference).
+PURCHASED, PENDING = 0, 2
 CONSUMED = 1
 TEST_PURCHASE = 0
 # Real-time Developer Notifications: voidedPurchaseNotification.productType and refundType.
@@ -73,6 +74,8 @@ SUBSCRIPTION = 1
 # Google's answers that mean "no such purchase of this product in this app" (unknown or
 # expired token, a token of another product or app): retrying would not change them.
 _UNKNOWN_PURCHASE_STATUSES = (400, 404, 410)
+# Google's answers that say our service account may not do this (Play Console permissions).
+_NOT_PERMITTED_STATUSES = (401, 403)
 # What a purchase answer may tell support, kept as the purchase's metadata.
 _KEPT_FIELDS = (
     "purchaseTimeMillis",
@@ -204,7 +207,7 @@ class GooglePlayProvider(StoreProvider):
                 certs_url=self._certs_url,
                 clock_skew_in_seconds=CLOCK_SKEW_SECONDS,
             )
-        except auth_exceptions.TransportError as exc:
+        except (auth_exceptions.TransportError, OSError) as exc:
             # Google's certificates cannot be fetched: Pub/Sub retries a 503.
             logger.error("Google's OIDC certificates are unavailable: %s", exc)
             raise ServiceUnavailable("Google Play notifications cannot be verified now.") from exc
@@ -250,7 +253,17 @@ class GooglePlayProvider(StoreProvider):
 
 
 def _unavailable(action: str, exc: Exception) -> ServiceUnavailable:
-    logger.warning("Could not %s at Google Play: %s", action, exc)
+    if isinstance(exc, HttpError) and exc.status_code in _NOT_PERMITTED_STATUSES:
+        # Not an outage: the operator must grant the permissions (docs/payments.md).
+        logger.error(
+            "Google Play does not let the service account %s (HTTP %s: %s): check its "
+            "permissions in Play Console",
+            action,
+            exc.status_code,
+            exc.reason,
+        )
+    else:
+        logger.warning("Could not %s at Google Play: %s", action, exc)
     return ServiceUnavailable("Google Play cannot be asked right now; try again shortly.")
 
 

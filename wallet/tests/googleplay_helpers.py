@@ -236,10 +236,11 @@ class GooglePlayStandin:
     def __init__(self, server: HTTPServer) -> None:
         self.server = server
         self.purchases: dict[str, PlayPurchase] = {}
-        # The HTTP status every API call answers instead of its result (500: Google's outage).
-        self.outage: int | None = None
-        # The same for consume calls only.
-        self.fail_consume: int | None = None
+        # The HTTP status every API call answers instead of its result, with Google's error
+        # body: 500 or 503, an outage; 401, our service account lacks Play Console
+        # permissions. `failing_consume`: the same for consume calls only.
+        self.failing: int | None = None
+        self.failing_consume: int | None = None
         self.token_grants = 0
         self.certs_fetches = 0
         # (method, product id, purchase token) of every API call that passed authentication.
@@ -335,10 +336,8 @@ class GooglePlayStandin:
         product, token = match["product"], match["token"]
         with self._lock:
             self.api_calls.append((method, product, token))
-        if self.outage is not None:
-            return _google_error(
-                self.outage, "Internal error encountered.", "backendError", "INTERNAL"
-            ), None
+        if self.failing is not None:
+            return _failure(self.failing), None
         if match["package"] != PACKAGE:
             return _google_error(
                 404, f"Package not found: {match['package']}.", "applicationNotFound", "NOT_FOUND"
@@ -369,13 +368,8 @@ class GooglePlayStandin:
         refused, purchase = self._api(request, "consume")
         if refused is not None or purchase is None:
             return refused or Response(status=500)
-        if self.fail_consume is not None:
-            return _google_error(
-                self.fail_consume,
-                "The service is currently unavailable.",
-                "backendError",
-                "UNAVAILABLE",
-            )
+        if self.failing_consume is not None:
+            return _failure(self.failing_consume)
         with self._lock:
             if purchase.consumed or purchase.state != 0:
                 return _google_error(
@@ -386,6 +380,21 @@ class GooglePlayStandin:
                 )
             purchase.consumed = purchase.acknowledged = True
         return Response(status=204)
+
+
+def _failure(status: int) -> Response:
+    if status == 401:
+        return _google_error(
+            401,
+            "The current user has insufficient permissions to perform the requested operation.",
+            "permissionDenied",
+            "PERMISSION_DENIED",
+        )
+    if status == 503:
+        return _google_error(
+            503, "The service is currently unavailable.", "backendError", "UNAVAILABLE"
+        )
+    return _google_error(status, "Internal error encountered.", "backendError", "INTERNAL")
 
 
 def _oauth_error(error: str, description: str) -> Response:

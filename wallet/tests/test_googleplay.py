@@ -59,6 +59,13 @@ def push(body: bytes, authorization: str | None) -> Any:
     )
 
 
+def closed_port() -> int:
+    """A local port nothing listens on."""
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        return int(closed.getsockname()[1])
+
+
 def bearer(**claims: Any) -> str:
     return f"Bearer {pubsub_token(**claims)}"
 
@@ -143,7 +150,7 @@ def test_a_promo_code_purchase_is_accepted_in_production(googleplay, settings):
 
 def test_a_google_outage_is_service_unavailable_after_one_retry(googleplay: GooglePlayStandin):
     token, _order_id = googleplay.buy(PRODUCT)
-    googleplay.outage = 500
+    googleplay.failing = 500
 
     with pytest.raises(ServiceUnavailable):
         verify(token)
@@ -151,12 +158,22 @@ def test_a_google_outage_is_service_unavailable_after_one_retry(googleplay: Goog
     assert googleplay.calls("get") == [(PRODUCT, token)] * 2
 
 
+def test_permissions_missing_in_play_console_are_unavailable_and_logged(googleplay, caplog):
+    token, _order_id = googleplay.buy(PRODUCT)
+    googleplay.failing = 401
+
+    with (
+        caplog.at_level(logging.ERROR, logger="wallet.purchases.googleplay"),
+        pytest.raises(ServiceUnavailable),
+    ):
+        verify(token)
+
+    assert "check its permissions in Play Console" in caplog.text
+
+
 def test_google_unreachable_is_service_unavailable(googleplay, settings):
     token, _order_id = googleplay.buy(PRODUCT)
-    with socket.socket() as closed:
-        closed.bind(("127.0.0.1", 0))
-        port = closed.getsockname()[1]
-    settings.GOOGLEPLAY_API_BASE = f"http://127.0.0.1:{port}/"
+    settings.GOOGLEPLAY_API_BASE = f"http://127.0.0.1:{closed_port()}/"
 
     with pytest.raises(ServiceUnavailable):
         verify(token)
@@ -241,7 +258,7 @@ def test_a_purchase_consumed_meanwhile_is_logged_not_raised(googleplay, caplog):
 def test_consuming_during_an_outage_is_service_unavailable(googleplay: GooglePlayStandin):
     token, _order_id = googleplay.buy(PRODUCT)
     transaction = verify(token)
-    googleplay.outage = 503
+    googleplay.failing = 503
 
     with pytest.raises(ServiceUnavailable):
         GooglePlayProvider().after_credit(transaction)
@@ -405,13 +422,13 @@ def test_a_purchase_google_failed_to_consume_is_consumed_on_the_replay(
 ):
     token, _order_id = googleplay.buy(PRODUCT)
     client = client_for(alice)
-    googleplay.fail_consume = 503
+    googleplay.failing_consume = 503
 
     assert send(client, token).status_code == 201
     assert balance(alice) == 550
     assert not googleplay.purchases[token].consumed
 
-    googleplay.fail_consume = None
+    googleplay.failing_consume = None
     assert send(client, token).status_code == 201
     assert googleplay.purchases[token].consumed
     assert balance(alice) == 550
@@ -454,7 +471,7 @@ def test_a_purchase_google_does_not_confirm_credits_nothing(
 
 def test_a_google_outage_is_503_and_credits_nothing(googleplay, package, alice, client_for):
     token, _order_id = googleplay.buy(PRODUCT)
-    googleplay.outage = 500
+    googleplay.failing = 500
 
     assert_error(send(client_for(alice), token), 503, "service_unavailable")
 
@@ -500,9 +517,13 @@ def test_googles_certificates_are_fetched_once_for_many_pushes(googleplay: Googl
     assert googleplay.certs_fetches == 1
 
 
-def test_googles_certificates_unavailable_is_503_and_records_nothing(googleplay, settings):
-    googleplay.server.expect_request("/certs-down").respond_with_data("down", status=503)
-    settings.GOOGLEPLAY_OIDC_CERTS_URL = googleplay.url("/certs-down")
+@pytest.mark.parametrize("down", ["answers-503", "unreachable"])
+def test_googles_certificates_unavailable_is_503_and_records_nothing(googleplay, settings, down):
+    if down == "unreachable":
+        settings.GOOGLEPLAY_OIDC_CERTS_URL = f"http://127.0.0.1:{closed_port()}/oauth2/v1/certs"
+    else:
+        googleplay.server.expect_request("/certs-down").respond_with_data("down", status=503)
+        settings.GOOGLEPLAY_OIDC_CERTS_URL = googleplay.url("/certs-down")
 
     response = push(push_body(notification("testNotification", {})), bearer())
 
