@@ -402,15 +402,29 @@ def _oauth_error(error: str, description: str) -> Response:
     return Response(body, 400, content_type="application/json")
 
 
+_server: HTTPServer | None = None
+
+
+def _threaded_server() -> HTTPServer:
+    """The stand-in's server, started once per test process. Not the `httpserver` fixture's:
+    Google answers requests in parallel, and so must the stand-in, or concurrent requests of
+    the tests would reach our database one by one. (Its thread is a daemon.)"""
+    global _server
+    if _server is None:
+        _server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+        _server.start()
+    return _server
+
+
 @pytest.fixture(name="googleplay")
-def googleplay_fixture(
-    httpserver: HTTPServer, settings: Any, tmp_path: Path
-) -> Iterator[GooglePlayStandin]:
+def googleplay_fixture(settings: Any, tmp_path: Path) -> Iterator[GooglePlayStandin]:
     """Google Play enabled (besides the providers already configured) and every Google
     endpoint it uses pointed at the stand-in, with a service account key of this test. Fails
     the test if the provider sent a request Google would not accept, or one no handler
     expected."""
-    standin = GooglePlayStandin(httpserver)
+    server = _threaded_server()
+    server.clear()
+    standin = GooglePlayStandin(server)
     if "googleplay" not in settings.PAYMENT_PROVIDERS:
         settings.PAYMENT_PROVIDERS = [*settings.PAYMENT_PROVIDERS, "googleplay"]
     settings.GOOGLEPLAY_PACKAGE_NAME = PACKAGE
@@ -424,4 +438,5 @@ def googleplay_fixture(
     oidc_certs.clear()
     yield standin
     oidc_certs.clear()
-    httpserver.check()
+    server.check()
+    server.clear()

@@ -548,3 +548,30 @@ def test_twenty_apps_sending_one_token_at_once_credit_it_once(googleplay, packag
     assert balance(alice) == 550
     assert Purchase.objects.count() == 1
     assert googleplay.purchases[token].consumed
+
+
+def test_a_voided_purchase_we_never_credited_is_acknowledged(googleplay: GooglePlayStandin):
+    path, body, headers = googleplay_void_delivery("GPA.0000-0000-0000-00000", "unknown-token")
+
+    response = Client().post(path, body, content_type="application/json", headers=headers)
+
+    assert response.status_code == 200, response.content
+    assert response.json() == {"status": "unknown_reference"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_twenty_pushes_of_one_void_at_once_take_the_coins_back_once(googleplay, package, alice):
+    token, order_id = googleplay.buy(PRODUCT)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {access_token_for(alice)}")
+    assert send(client, token).status_code == 201
+    path, body, headers = googleplay_void_delivery(order_id, token)
+
+    responses = all_at_once(
+        20, lambda: Client().post(path, body, content_type="application/json", headers=headers)
+    )
+
+    statuses = sorted(response.json()["status"] for response in responses)
+    assert statuses == ["duplicate"] * 19 + ["reversed"]
+    assert balance(alice) == 0
+    assert Purchase.objects.get().reversed_coins == 550
