@@ -242,8 +242,6 @@ class GooglePlayProvider(StoreProvider):
         kept us from getting an answer is ServiceUnavailable."""
         try:
             return request.execute(num_retries=NETWORK_RETRIES)
-        except HttpError:
-            raise
         except auth_exceptions.RefreshError as exc:
             # Google refused our service account's key: the operator must fix it.
             logger.error("Google Play refused the service account's credentials: %s", exc)
@@ -274,7 +272,7 @@ def _test_purchases_accepted() -> bool:
 @lru_cache(maxsize=4)
 def _credentials(path: str) -> service_account.Credentials:
     """The service account's credentials, one per key file and process: they keep the access
-    token (an hour) for every request."""
+    token (an hour) for every request. A key replaced in the same file is read at restart."""
     try:
         return service_account.Credentials.from_service_account_file(path, scopes=[SCOPE])
     except (OSError, ValueError) as exc:
