@@ -354,8 +354,10 @@ def test_a_signed_body_that_is_no_notification_is_malformed(googleplay, body):
     ],
 )
 def test_a_push_without_googles_token_for_us_is_refused_and_changes_nothing(
-    googleplay, authorization, caplog
+    googleplay, package, alice, client_for, authorization, caplog
 ):
+    token, order_id = googleplay.buy(PRODUCT)
+    assert send(client_for(alice), token).status_code == 201
     claims: dict[str, dict[str, Any]] = {
         "wrong-audience": {"audience": "https://elsewhere.example/push"},
         "wrong-account": {"email": "someone@videochat-test.iam.gserviceaccount.com"},
@@ -367,17 +369,18 @@ def test_a_push_without_googles_token_for_us_is_refused_and_changes_nothing(
     }
     if authorization in claims:
         authorization = bearer(**claims[authorization])
-    body = push_body(voided_notification("GPA.1", "tok"))
+    body = push_body(voided_notification(order_id, token))
 
     with caplog.at_level(logging.WARNING, logger="wallet.purchases.services"):
         response = push(body, authorization)
 
-    error = assert_error(response, 400, "validation_error")
+    assert_error(response, 400, "validation_error")
     assert "refused" in caplog.text
     (recorded,) = PaymentEvent.objects.all()
     assert recorded.outcome == Outcome.BAD_SIGNATURE
     assert recorded.provider == "googleplay"
-    assert error["message"]
+    assert balance(alice) == 550
+    assert Purchase.objects.get().status == Purchase.Status.CREDITED
 
 
 # --- Through the API, as the app and Google call it -------------------------------------------
