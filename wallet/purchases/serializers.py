@@ -60,7 +60,7 @@ class AppStorePurchaseSerializer(serializers.Serializer[dict[str, Any]]):
 class GooglePlayPurchaseSerializer(serializers.Serializer[dict[str, Any]]):
     product_id = serializers.CharField(max_length=100, help_text="The Play product id bought.")
     purchase_token = serializers.CharField(
-        max_length=2_000, help_text="The purchase token Google Play Billing gave the app."
+        max_length=300, help_text="The purchase token Google Play Billing gave the app."
     )
 
 
