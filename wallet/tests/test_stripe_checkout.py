@@ -491,9 +491,13 @@ def credited(alice, purchase) -> Purchase:
     return purchase
 
 
-def refunded(purchase: Purchase, cents: int) -> tuple[str, bytes, dict[str, str]]:
+def refunded(
+    purchase: Purchase, cents: int, event_id: str = ""
+) -> tuple[str, bytes, dict[str, str]]:
     return stripe_event_delivery(
-        "charge.refunded", charge(purchase, amount_refunded=cents, refunded=cents == 499)
+        "charge.refunded",
+        charge(purchase, amount_refunded=cents, refunded=cents == 499),
+        event_id=event_id,
     )
 
 
@@ -514,13 +518,17 @@ def test_a_full_refund_takes_the_coins_back(alice, credited):
 
 
 def test_a_partial_refund_then_the_rest_take_back_only_the_difference(alice, credited):
-    assert deliver(refunded(credited, 250)).json() == {"status": "reversed"}
+    assert deliver(refunded(credited, 250, event_id="evt_refund_1")).json() == {
+        "status": "reversed"
+    }
     # 100 coins x 2.50 / 4.99 = 50.1: 50 taken back (never more than was refunded).
     assert balance(alice) == 50
     assert reversals(alice) == [-50]
 
-    # Another delivery of that refund (amount_refunded is cumulative) takes nothing more.
-    assert deliver(refunded(credited, 250)).json() == {"status": "duplicate"}
+    # Stripe delivering that event again (amount_refunded is cumulative) takes nothing more.
+    assert deliver(refunded(credited, 250, event_id="evt_refund_1")).json() == {
+        "status": "duplicate"
+    }
     assert balance(alice) == 50
 
     assert deliver(refunded(credited, 499)).json() == {"status": "reversed"}
@@ -548,9 +556,18 @@ def test_a_refund_of_a_payment_we_do_not_know_is_acknowledged(alice, credited):
     assert balance(alice) == 100
 
 
-def test_a_dispute_takes_the_coins_back(alice, credited):
-    delivery = stripe_event_delivery("charge.dispute.created", dispute(credited))
+def test_a_dispute_takes_the_coins_back_once(alice, credited):
+    delivery = stripe_event_delivery(
+        "charge.dispute.created", dispute(credited), event_id="evt_dispute_1"
+    )
 
     assert deliver(delivery).json() == {"status": "reversed"}
     assert balance(alice) == 0
+    assert reversals(alice) == [-100]
+    assert status_of(credited) == "reversed"
+
+    again = stripe_event_delivery(
+        "charge.dispute.created", dispute(credited), event_id="evt_dispute_1"
+    )
+    assert deliver(again).json() == {"status": "duplicate"}
     assert reversals(alice) == [-100]
