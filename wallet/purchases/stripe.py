@@ -132,8 +132,9 @@ class StripeProvider(PaymentProvider):
                 options={"idempotency_key": f"checkout:{purchase.provider_ref}"},
             )
         except (stripe.APIConnectionError, stripe.APIError, stripe.RateLimitError) as exc:
-            # Stripe is unreachable or busy (the library already retried with the same
-            # key): the purchase stays pending and the client's retry tries again.
+            # Stripe is unreachable, failing or busy (network errors and 5xx were already
+            # retried by the library, with the same key): the purchase stays pending and the
+            # client's retry with its Idempotency-Key tries again.
             logger.warning("Stripe Checkout unavailable for purchase %s: %r", purchase.pk, exc)
             raise ServiceUnavailable("Card payments are briefly unavailable; try again.") from exc
         except stripe.StripeError as exc:
