@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from django.test import Client
 from rest_framework.test import APIClient
 
@@ -22,6 +23,7 @@ from tests.stripe_standin import (
 )
 from tests.threads import all_at_once
 from wallet.ledger.models import Transaction
+from wallet.providers_check import providers_check
 from wallet.purchases.models import PaymentEvent, Purchase
 from wallet.tests.stripe_helpers import (
     STRIPE_WEBHOOK,
@@ -254,6 +256,25 @@ def test_without_stripe_settings_purchases_and_webhooks_are_unavailable(
     delivery = stripe_event_delivery("customer.created", {"id": "cus_1", "object": "customer"})
     assert_error(deliver(delivery), 503, "service_unavailable")
     assert not PaymentEvent.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("missing", "named"),
+    [
+        ("STRIPE_SECRET_KEY", "STRIPE_SECRET_KEY is not set"),
+        ("STRIPE_WEBHOOK_SECRET", "STRIPE_WEBHOOK_SECRET is not set"),
+        ("STRIPE_CHECKOUT_SUCCESS_URL", "STRIPE_CHECKOUT_SUCCESS_URL"),
+    ],
+)
+def test_a_production_start_without_a_stripe_setting_fails_naming_it(
+    settings, stripe_payments, missing, named
+):
+    providers_check()  # all set: builds without calling Stripe
+
+    setattr(settings, missing, None)
+
+    with pytest.raises(ImproperlyConfigured, match=named):
+        providers_check()
 
 
 # --- the webhook: a paid session credits exactly once --------------------------------------
