@@ -51,7 +51,12 @@ class PurchasesApi(APIView):
         "The coins arrive when the provider confirms the payment (a `wallet:balance` push "
         "follows). The same `Idempotency-Key` with the same body answers 201 with the same "
         "purchase (its current status); with another package or provider it is 409 "
-        "`idempotency_mismatch`. An unknown or inactive package is 400 on `package_id`.",
+        "`idempotency_mismatch`. An unknown or inactive package is 400 on `package_id`. "
+        "The price is the package's, set by the server: a price in the body is ignored. "
+        'With `provider: "stripe"`, `checkout` is `{"url"}`: redirect the browser to that '
+        "Stripe Checkout page (no Stripe script from a CDN); the same key answers the same "
+        "page. When Stripe cannot be reached the answer is 503 and the purchase stays "
+        "pending: retry with the same `Idempotency-Key`.",
         request=PurchaseCreateSerializer,
         parameters=[
             OpenApiParameter(
@@ -153,10 +158,14 @@ class PaymentWebhookApi(APIView):
     @extend_schema(
         summary="Payment provider webhook",
         description="Called by the payment provider, not by apps. The body is verified "
-        "byte for byte against `X-Signature` (hex HMAC-SHA256 of the raw body with the "
-        "provider's secret; documented here: the sandbox provider's event). "
-        "`payment.succeeded` with the purchase's exact amount and currency credits its coins "
-        "once; `payment.failed` marks a pending purchase failed. Every delivery is recorded. "
+        "byte for byte against the provider's signature header: `X-Signature` for `sandbox` "
+        "(hex HMAC-SHA256 of the raw body with the provider's secret; its event is the body "
+        "documented here), `Stripe-Signature` for `stripe` (Stripe's own scheme and event "
+        "body, signed no longer ago than STRIPE_WEBHOOK_TOLERANCE_SECONDS; "
+        "`checkout.session.completed`, `payment_intent.succeeded`, `charge.refunded`, "
+        "`charge.dispute.created`, ...: docs/payments.md). "
+        "A confirmed payment of the purchase's exact amount and currency credits its coins "
+        "once; a failed one marks a pending purchase failed. Every delivery is recorded. "
         "Valid deliveries always answer 200 with what they did, so the provider stops "
         "retrying; a bad signature or a malformed body is 400 and changes nothing (stored once "
         "per distinct body); more of those from one address than THROTTLE_PAYMENT_WEBHOOK_"
@@ -168,15 +177,21 @@ class PaymentWebhookApi(APIView):
                 "X-Signature",
                 OpenApiTypes.STR,
                 OpenApiParameter.HEADER,
-                required=True,
-                description="Hex HMAC-SHA256 of the raw body, keyed with the provider's secret "
-                "(sandbox: PAYMENTS_SANDBOX_SECRET).",
+                description="`sandbox`: hex HMAC-SHA256 of the raw body, keyed with "
+                "PAYMENTS_SANDBOX_SECRET.",
+            ),
+            OpenApiParameter(
+                "Stripe-Signature",
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                description='`stripe`: `t=<unix time>,v1=<hex HMAC-SHA256 of "<t>.<raw '
+                'body>" keyed with STRIPE_WEBHOOK_SECRET>`, as Stripe sends it.',
             ),
             OpenApiParameter(
                 "provider",
                 OpenApiTypes.STR,
                 OpenApiParameter.PATH,
-                description="A configured payment provider, e.g. `sandbox`.",
+                description="A configured payment provider: `sandbox`, `stripe`, ...",
             ),
         ],
         responses={200: PaymentWebhookResultSerializer, **error_responses(400, 404, 413, 429)},

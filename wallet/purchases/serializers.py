@@ -25,11 +25,13 @@ class CoinPackageSerializer(serializers.ModelSerializer[CoinPackage]):
 
 class PurchaseCreateSerializer(serializers.Serializer[dict[str, Any]]):
     package_id = serializers.IntegerField(min_value=1)
-    provider = serializers.CharField(
+    # Checkout providers only: store purchases have endpoints of their own (appstore,
+    # googleplay). Which of these the server offers is PAYMENT_PROVIDERS (400 otherwise).
+    provider = serializers.ChoiceField(
         required=False,
-        max_length=30,
+        choices=["sandbox", "stripe"],
         help_text="Payment provider; the server's default (the first configured one) when left "
-        "out. `sandbox` in development.",
+        "out. `sandbox` in development, `stripe` on the web (Stripe Checkout).",
     )
 
 
@@ -45,7 +47,9 @@ class PurchaseCheckoutSerializer(serializers.Serializer[PurchaseStarted]):
     provider = serializers.CharField(source="purchase.provider")
     checkout = serializers.DictField(
         help_text="What the client opens to pay; its keys depend on the provider. sandbox: "
-        '`{"purchase_id": int, "provider_ref": str}`.'
+        '`{"purchase_id": int, "provider_ref": str}`. stripe: `{"url": str}`, the Stripe '
+        "Checkout page to redirect the browser to (a full-page redirect: no Stripe script is "
+        'loaded); `{"url": null}` once the purchase is paid, so it cannot be paid twice.'
     )
 
 
