@@ -22,6 +22,7 @@ from tests.factories import CoinPackageFactory, GiftFactory, HostFactory, UserFa
 from tests.fixtures import access_token_for
 from tests.helpers import balance
 from tests.servers import HOST, Servers, running_servers
+from tests.stripe_standin import STRIPE_TEST_KEY, STRIPE_WEBHOOK_TEST_SECRET
 from tests.threads import each_at_once
 from wallet.ledger.models import Transaction, TransactionKind, Wallet
 from wallet.ledger.reconcile import ledger_check
@@ -38,6 +39,7 @@ from wallet.tests.googleplay_helpers import (
     googleplay_void_delivery,
 )
 from wallet.tests.purchase_helpers import WEBHOOK, event, sign
+from wallet.tests.stripe_helpers import charge, checkout_session, dispute, stripe_event_delivery
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -62,6 +64,8 @@ PROVIDER_SETTINGS = [
     "GOOGLEPLAY_PUBSUB_SERVICE_ACCOUNT",
     "GOOGLEPLAY_API_BASE",
     "GOOGLEPLAY_OIDC_CERTS_URL",
+    "STRIPE_SECRET_KEY",
+    "STRIPE_WEBHOOK_SECRET",
 ]
 
 Delivery = tuple[str, bytes, dict[str, str]]
@@ -78,6 +82,9 @@ def environment_of(settings: Any, names: list[str]) -> dict[str, str]:
 
 @pytest.fixture
 def server(settings: Any, tmp_path: Path, appstore: Any, googleplay: Any) -> Iterator[Servers]:  # noqa: F811
+    settings.PAYMENT_PROVIDERS = [*settings.PAYMENT_PROVIDERS, "stripe"]
+    settings.STRIPE_SECRET_KEY = STRIPE_TEST_KEY
+    settings.STRIPE_WEBHOOK_SECRET = STRIPE_WEBHOOK_TEST_SECRET
     env = environment_of(settings, PROVIDER_SETTINGS)
     with running_servers(tmp_path, static=False, env=env) as started:
         yield started
@@ -176,8 +183,34 @@ def test_fifty_duplicates_of_each_provider_act_once_and_the_ledger_reconciles(
     assert statuses(answers) == exactly_once("reversed")
     assert balance(gus) == 0
 
-    assert Purchase.objects.filter(status="reversed").count() == 3
-    assert PaymentEvent.objects.filter(outcome="credited").count() == 1  # the stores' are posts
+    # Stripe Checkout: the paid session 50 times, then the refunded charge 50 times (each a
+    # redelivery of one event, as Stripe retries), then the dispute 50 times.
+    stella = UserFactory.create()
+    checkout = Purchase.objects.create(
+        user=stella,
+        package=sold,
+        coins=100,
+        price=Decimal("4.99"),
+        currency="USD",
+        provider="stripe",
+        provider_ref="stripe_exactly_once",
+    )
+    paid = stripe_event_delivery(
+        "checkout.session.completed", checkout_session(checkout), event_id="evt_paid"
+    )
+    assert statuses(fifty_at_once(port, paid)) == exactly_once("credited")
+    assert balance(stella) == 100
+    half = charge(checkout, amount_refunded=250)
+    refunded = stripe_event_delivery("charge.refunded", half, event_id="evt_refund")
+    assert statuses(fifty_at_once(port, refunded)) == exactly_once("reversed")
+    assert balance(stella) == 50
+    disputed = stripe_event_delivery("charge.dispute.created", dispute(checkout), event_id="evt_dp")
+    assert statuses(fifty_at_once(port, disputed)) == exactly_once("reversed")
+    assert balance(stella) == 0
+
+    assert Purchase.objects.filter(status="reversed").count() == 4
+    # Checkout providers credit by webhook (the stores' purchases are posted by their apps).
+    assert PaymentEvent.objects.filter(outcome="credited").count() == 2
     report = ledger_check()
     assert report.ok, report.text()
     assert report.owed_total == 30
