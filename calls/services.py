@@ -41,6 +41,7 @@ from videochat.errors import (
 )
 from videochat.gateway import notify
 from videochat.ratelimit import rate_limit
+from wallet.ledger.debts import account_restriction_check
 from wallet.ledger.services import wallet_of_user
 
 
@@ -58,10 +59,11 @@ class CalleeOffline(Conflict):
 def call_invite(*, caller: User, callee_id: int) -> Call:
     """Ring the host `callee_id` on every one of their sockets. Refused, in this order:
     calling oneself (400), unknown callee (404), a callee who is not a host (403
-    permission_denied), a block either way (403 blocked), a caller who can't pay one period
-    (402), a callee with no live socket (409 callee_offline), a caller already in a ringing
-    or active call (409 conflict), a callee in one (409 callee_busy). Before all that, at
-    most CALL_INVITE_RATE invites per caller (429 rate_limited): every invite rings a phone."""
+    permission_denied), a block either way (403 blocked), a caller who owes coins of a
+    reversed purchase (403 account_restricted), a caller who can't pay one period (402), a
+    callee with no live socket (409 callee_offline), a caller already in a ringing or active
+    call (409 conflict), a callee in one (409 callee_busy). Before all that, at most
+    CALL_INVITE_RATE invites per caller (429 rate_limited): every invite rings a phone."""
     rate_limit(
         action="call:invite", user_id=caller.pk, rate=settings.CALL_INVITE_RATE, what="calls"
     )
@@ -75,7 +77,9 @@ def call_invite(*, caller: User, callee_id: int) -> Call:
     if is_blocked_between(caller.pk, callee.pk):
         raise Blocked("You can't call this user.")
     # A first look only, to refuse early: accept charges the first period for real.
-    balance = wallet_of_user(user_id=caller.pk).balance
+    wallet = wallet_of_user(user_id=caller.pk)
+    account_restriction_check(wallet=wallet)
+    balance = wallet.balance
     if balance < callee.rate_per_minute:
         raise InsufficientFunds(
             "Not enough coins for one minute of this call.",

@@ -36,8 +36,15 @@ from videochat.errors import (
     ValidationFailed,
 )
 from videochat.gateway import notify
+from wallet.ledger.debts import account_restriction_check
 from wallet.ledger.models import EntryType, TransactionKind
-from wallet.ledger.services import reference_id_reserve, spend_legs, wallet_ensure, wallet_transfer
+from wallet.ledger.services import (
+    reference_id_reserve,
+    spend_legs,
+    wallet_ensure,
+    wallet_of_user,
+    wallet_transfer,
+)
 
 
 @dataclass(frozen=True)
@@ -63,7 +70,8 @@ def gift_send(
     since. Refused, in this order: a gift to oneself (400), an unknown or deactivated
     receiver (404), a block either way (403 blocked), a receiver who is not a host (403
     permission_denied), an unknown or inactive gift (404), a call that is not the sender's
-    (404), not with the receiver (400) or not active (409), a sender who can't pay (402).
+    (404), not with the receiver (400) or not active (409), a sender who owes coins of a
+    reversed purchase (403 account_restricted), a sender who can't pay (402).
     A refused send moves nothing and leaves its key unused."""
     if to == sender.pk:
         raise ValidationFailed(
@@ -88,6 +96,7 @@ def gift_send(
         raise NotFound("No such gift.", details={"gift_id": ["No active gift has this id."]})
     if call_id is not None:
         _check_call(call_id=call_id, sender=sender, receiver=receiver)
+    account_restriction_check(wallet=wallet_of_user(user_id=sender.pk))
     try:
         send = _send(
             sender=sender,

@@ -24,15 +24,18 @@ class ErrorSerializer(serializers.Serializer[dict[str, Any]]):
 # What each status means across the API; the `error.code` clients see is named first.
 _ERROR_DESCRIPTIONS: dict[int, str] = {
     400: "`validation_error`: the body or query is malformed or breaks a rule; "
-    "`details` names the fields.",
+    "`details` names the fields. `invalid_receipt`: a store transaction failed verification.",
     401: "`not_authenticated`: missing, invalid, expired or revoked token, or wrong credentials.",
     402: "`insufficient_funds`: the balance does not cover this.",
-    403: "`permission_denied` (or `blocked`): the caller may not do this.",
+    403: "`permission_denied` (or `blocked`, `host_not_verified`, `account_restricted`: an "
+    "unsettled refund or chargeback): the caller may not do this.",
     404: "`not_found`: no such object, or it is hidden from the caller.",
-    409: "`conflict`: the request clashes with the current state.",
+    409: "`conflict` (or `payouts_not_enabled`, `callee_busy`, ...): the request clashes with "
+    "the current state.",
     413: "`payload_too_large`: the JSON body is larger than the API accepts.",
     429: "`rate_limited`: too many requests; the `Retry-After` header (and "
     "`details.retry_after`) say how many seconds to wait.",
+    503: "`service_unavailable`: a store or provider can't be reached now; retry later.",
 }
 
 

@@ -15,6 +15,16 @@ urlpatterns = [
     path("wallet/packages", purchases_api.CoinPackagesApi.as_view(), name="wallet-packages"),
     path("wallet/purchases", purchases_api.PurchasesApi.as_view(), name="wallet-purchases"),
     path(
+        "wallet/purchases/appstore",
+        purchases_api.AppStorePurchaseApi.as_view(),
+        name="wallet-purchases-appstore",
+    ),
+    path(
+        "wallet/purchases/googleplay",
+        purchases_api.GooglePlayPurchaseApi.as_view(),
+        name="wallet-purchases-googleplay",
+    ),
+    path(
         "payments/webhook/<str:provider>",
         purchases_api.PaymentWebhookApi.as_view(),
         name="payment-webhook",

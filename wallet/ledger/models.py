@@ -64,7 +64,7 @@ class Wallet(models.Model):
     balance = models.BigIntegerField(default=0)
     # User wallets: coins of reversed purchases that were spent before the reversal and not
     # yet settled. While above zero the user may not spend or withdraw (account_restricted).
-    owed = models.BigIntegerField(default=0)
+    owed = models.BigIntegerField(default=0, db_default=0)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -157,6 +157,9 @@ USER_ENTRY_TYPES = [
     EntryType.ADJUSTMENT,
     EntryType.PURCHASE_REVERSAL,
 ]
+# Entry types of user wallets kept apart inside (for what a host may withdraw) that the
+# contract names as another: a host's clawed-back earnings are her side of a reversal.
+CONTRACT_NAME_OF = {EntryType.EARNING_CLAWBACK: EntryType.PURCHASE_REVERSAL}
 
 
 class Transaction(models.Model):

@@ -13,7 +13,7 @@ from typing import Any
 
 from django.db import connection, transaction
 
-from wallet.ledger.models import ISSUING_KINDS
+from wallet.ledger.models import ISSUING_KINDS, WalletKind
 
 # How many bad wallets and bad transactions a report names; counts are always complete.
 NAMED_LIMIT = 100
@@ -79,6 +79,14 @@ ORDER BY b.id
 """
 
 
+# What users owe (their wallets' `owed`) against the receivables wallets that record it.
+_DEBTS_SQL = """
+SELECT COALESCE(SUM(owed), 0)::bigint,
+       COALESCE(SUM(balance) FILTER (WHERE kind = %(receivables)s), 0)::bigint
+FROM wallet_wallet
+"""
+
+
 @dataclass(frozen=True)
 class BadWallet:
     id: int
@@ -125,6 +133,9 @@ class LedgerReport:
     bad_wallets: list[BadWallet]
     bad_transaction_count: int
     bad_transactions: list[BadTransaction]
+    # Must cancel out: every coin owed is a receivable (wallet.ledger.debts).
+    owed_total: int
+    receivables_total: int
     seconds: float
 
     @property
@@ -134,6 +145,7 @@ class LedgerReport:
             and self.bad_transaction_count == 0
             and self.entries_total == 0
             and self.balance_total == 0
+            and self.owed_total + self.receivables_total == 0
         )
 
     def text(self) -> str:
@@ -145,6 +157,8 @@ class LedgerReport:
             f" {self.entries} entries checked in {self.seconds:.2f} s.",
             f"Sum of all entries: {self.entries_total}; sum of all balances:"
             f" {self.balance_total} (both must be 0).",
+            f"Owed by users: {self.owed_total}; receivables: {self.receivables_total}"
+            " (must cancel out).",
         ]
         if self.bad_wallet_count:
             lines.append(f"{self.bad_wallet_count} bad wallet(s):")
@@ -170,6 +184,7 @@ def ledger_check(*, named_limit: int = NAMED_LIMIT) -> LedgerReport:
     params: dict[str, Any] = {
         "issuing": [str(kind) for kind in ISSUING_KINDS],
         "named": named_limit,
+        "receivables": str(WalletKind.RECEIVABLES),
     }
     outermost = not connection.in_atomic_block
     with transaction.atomic(), connection.cursor() as cursor:
@@ -183,6 +198,8 @@ def ledger_check(*, named_limit: int = NAMED_LIMIT) -> LedgerReport:
         wallet_rows = cursor.fetchall()
         cursor.execute(_TRANSACTIONS_SQL, params)
         transaction_rows = cursor.fetchall()
+        cursor.execute(_DEBTS_SQL, params)
+        owed_total, receivables_total = cursor.fetchone()
     wallets, entries, entries_total, balance_total, bad_wallet_count = wallet_rows[0][:5]
     transactions, bad_transaction_count = transaction_rows[0][:2]
     return LedgerReport(
@@ -197,5 +214,7 @@ def ledger_check(*, named_limit: int = NAMED_LIMIT) -> LedgerReport:
         bad_transactions=[
             BadTransaction(*row[2:]) for row in transaction_rows if row[2] is not None
         ],
+        owed_total=owed_total,
+        receivables_total=receivables_total,
         seconds=time.monotonic() - started,
     )

@@ -11,6 +11,7 @@ from django.utils import timezone
 from accounts.models import User
 from wallet.ledger.models import (
     CASH_OUT_ENTRY_TYPES,
+    CONTRACT_NAME_OF,
     EARNING_CLAWBACK_ENTRY_TYPES,
     EARNING_ENTRY_TYPES,
     WITHDRAWABLE_ENTRY_TYPES,
@@ -29,7 +30,10 @@ def wallet_entries(*, user_id: int, type: EntryType | None = None) -> QuerySet[E
     own_wallet = Wallet.objects.filter(owner_id=user_id).values("id")
     entries = Entry.objects.filter(wallet_id=Subquery(own_wallet)).select_related("transaction")
     if type is not None:
-        entries = entries.filter(type=type)
+        # The types the contract shows under this name (wallet.ledger.serializers).
+        entries = entries.filter(
+            type__in=[type, *(inner for inner, shown in CONTRACT_NAME_OF.items() if shown == type)]
+        )
     return entries.only(
         "id",
         "type",

@@ -5,10 +5,11 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from wallet.ledger.models import USER_ENTRY_TYPES, Entry, Wallet
+from wallet.ledger.models import CONTRACT_NAME_OF, USER_ENTRY_TYPES, Entry, EntryType, Wallet
 
 # The `type` names of API.md: system wallets' entry types never show on a user's wallet.
 CONTRACT_ENTRY_TYPES = [str(entry_type) for entry_type in USER_ENTRY_TYPES]
+
 
 # --- In ------------------------------------------------------------------------------------
 
@@ -36,9 +37,16 @@ class WalletSerializer(serializers.ModelSerializer[Wallet]):
         "holds for a withdrawal. Spending draws on bought coins first. Always 0 for users."
     )
 
+    owed = serializers.IntegerField(
+        read_only=True,
+        help_text="Coins of refunded or charged-back purchases that were spent before the "
+        "refund: while above 0 the account may not spend or withdraw (403 "
+        "`account_restricted`); the next purchases pay it first.",
+    )
+
     class Meta:
         model = Wallet
-        fields = ["balance", "withdrawable", "updated_at"]
+        fields = ["balance", "withdrawable", "owed", "updated_at"]
 
     def get_withdrawable(self, wallet: Wallet) -> int:
         withdrawable: int = self.context["withdrawable"]
@@ -63,7 +71,7 @@ CLIENT_DETAIL_KEYS = tuple(EntryDetailsSerializer().fields)
 class EntrySerializer(serializers.ModelSerializer[Entry]):
     """One movement of the caller's wallet, as the contract names it."""
 
-    type = serializers.ChoiceField(choices=CONTRACT_ENTRY_TYPES, read_only=True)
+    type = serializers.SerializerMethodField()
     amount = serializers.IntegerField(
         read_only=True, help_text="Signed: negative when coins left the wallet."
     )
@@ -80,6 +88,10 @@ class EntrySerializer(serializers.ModelSerializer[Entry]):
     class Meta:
         model = Entry
         fields = ["id", "type", "amount", "balance_after", "reference", "created_at", "details"]
+
+    @extend_schema_field(serializers.ChoiceField(choices=CONTRACT_ENTRY_TYPES))
+    def get_type(self, entry: Entry) -> str:
+        return str(CONTRACT_NAME_OF.get(EntryType(entry.type), entry.type))
 
     @extend_schema_field(EntryDetailsSerializer)
     def get_details(self, entry: Entry) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from rest_framework import status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.serializers import Serializer
 from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
@@ -16,13 +17,20 @@ from videochat.openapi import error_responses
 from videochat.views import caller, idempotency_key
 from wallet.purchases.models import CoinPackage
 from wallet.purchases.serializers import (
+    AppStorePurchaseSerializer,
     CoinPackageSerializer,
+    GooglePlayPurchaseSerializer,
     PaymentWebhookResultSerializer,
     PurchaseCheckoutSerializer,
     PurchaseCreateSerializer,
     SandboxWebhookEventSerializer,
+    StorePurchaseSerializer,
 )
-from wallet.purchases.services import payment_webhook_receive, purchase_create
+from wallet.purchases.services import (
+    payment_webhook_receive,
+    purchase_create,
+    purchase_store_credit,
+)
 
 
 class CoinPackagesApi(APIView):
@@ -65,6 +73,62 @@ class PurchasesApi(APIView):
             idempotency_key=idempotency_key(request),
         )
         return Response(PurchaseCheckoutSerializer(started).data, status=status.HTTP_201_CREATED)
+
+
+_STORE_PURCHASE_TEXT = (
+    "The app bought a coin package in {store} and sends the store's proof here. The server "
+    "verifies it with {store} ({how}), maps the product to the coin package whose "
+    "`product_id` it is, and credits the coins once per store transaction (a "
+    "`wallet:balance` push follows); the proof sent again answers 201 with the same purchase "
+    "and credits nothing. A proof that fails verification, belongs to another account or "
+    "names a product not sold here is 400 `invalid_receipt`; a store that can't be asked "
+    "now is 503 (send it again later). 404 when this store is not enabled."
+)
+
+
+class _StorePurchaseApi(APIView):
+    provider: str
+    proof: type[Serializer[dict[str, object]]]
+
+    def post(self, request: Request) -> Response:
+        serializer = self.proof(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        credited = purchase_store_credit(
+            user=caller(request), provider_name=self.provider, proof=serializer.validated_data
+        )
+        return Response(StorePurchaseSerializer(credited).data, status=status.HTTP_201_CREATED)
+
+
+class AppStorePurchaseApi(_StorePurchaseApi):
+    provider, proof = "appstore", AppStorePurchaseSerializer
+
+    @extend_schema(
+        summary="Credit an App Store purchase",
+        description=_STORE_PURCHASE_TEXT.format(
+            store="the App Store",
+            how="signature chain to Apple's root certificates, bundle id, environment",
+        ),
+        request=AppStorePurchaseSerializer,
+        responses={201: StorePurchaseSerializer, **error_responses(400, 401, 404, 413, 503)},
+    )
+    def post(self, request: Request) -> Response:
+        return super().post(request)
+
+
+class GooglePlayPurchaseApi(_StorePurchaseApi):
+    provider, proof = "googleplay", GooglePlayPurchaseSerializer
+
+    @extend_schema(
+        summary="Credit a Google Play purchase",
+        description=_STORE_PURCHASE_TEXT.format(
+            store="Google Play", how="the Play Developer API; credited once per order id"
+        )
+        + " The purchase is consumed at Google once credited.",
+        request=GooglePlayPurchaseSerializer,
+        responses={201: StorePurchaseSerializer, **error_responses(400, 401, 404, 413, 503)},
+    )
+    def post(self, request: Request) -> Response:
+        return super().post(request)
 
 
 def _raw_body(request: Request) -> bytes:

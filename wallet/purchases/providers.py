@@ -177,7 +177,8 @@ def _refuse_constant(name: str) -> NoReturn:
 
 
 def _sandbox_event(raw_body: bytes) -> WebhookEvent:
-    """`{"type", "provider_ref", "amount": "<price>", "currency"}`, amounts read exactly."""
+    """`{"type", "provider_ref", "amount": "<price>", "currency"}`, amounts read exactly;
+    `payment.reversed` (amount: what was taken back in all) may name its `reason`."""
     try:
         body = json.loads(raw_body, parse_float=Decimal, parse_constant=_refuse_constant)
     except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
@@ -193,11 +194,15 @@ def _sandbox_event(raw_body: bytes) -> WebhookEvent:
     currency = body.get("currency")
     if not isinstance(currency, str) or not _CURRENCY.fullmatch(currency):
         raise MalformedWebhook("`currency` is missing or not a three-letter code.")
+    reason = body.get("reason", "refund" if type_ == PAYMENT_REVERSED else "")
+    if type_ == PAYMENT_REVERSED and reason not in REVERSAL_REASONS:
+        raise MalformedWebhook(f"`reason` is one of {', '.join(REVERSAL_REASONS)}.")
     return WebhookEvent(
         type=type_,
         provider_ref=provider_ref,
         amount=_amount(body.get("amount")),
         currency=currency.upper(),
+        reason=reason,
     )
 
 

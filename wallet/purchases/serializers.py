@@ -6,7 +6,7 @@ from rest_framework import serializers
 
 from wallet.purchases.models import CoinPackage, PaymentEvent, Purchase
 from wallet.purchases.providers import PAYMENT_FAILED, PAYMENT_SUCCEEDED
-from wallet.purchases.services import PurchaseStarted
+from wallet.purchases.services import PurchaseStarted, StorePurchaseCredited
 
 
 class CoinPackageSerializer(serializers.ModelSerializer[CoinPackage]):
@@ -43,6 +43,42 @@ class PurchaseCheckoutSerializer(serializers.Serializer[PurchaseStarted]):
         help_text="What the client opens to pay; its keys depend on the provider. sandbox: "
         '`{"purchase_id": int, "provider_ref": str}`.'
     )
+
+
+class AppStorePurchaseSerializer(serializers.Serializer[dict[str, Any]]):
+    signed_transaction = serializers.CharField(
+        max_length=16_000,
+        trim_whitespace=True,
+        help_text="The signed transaction (JWS) StoreKit 2 gave the app for the purchase.",
+    )
+
+
+class GooglePlayPurchaseSerializer(serializers.Serializer[dict[str, Any]]):
+    product_id = serializers.CharField(max_length=100, help_text="The Play product id bought.")
+    purchase_token = serializers.CharField(
+        max_length=2_000, help_text="The purchase token Google Play Billing gave the app."
+    )
+
+
+class StorePurchaseSerializer(serializers.Serializer[StorePurchaseCredited]):
+    """A store purchase, credited."""
+
+    id = serializers.IntegerField(source="purchase.id")
+    status = serializers.ChoiceField(
+        source="purchase.status",
+        choices=Purchase.Status.choices,
+        help_text="`credited`; a transaction sent again shows the purchase's current status "
+        "(`reversed` once the store refunded or revoked it).",
+    )
+    provider = serializers.CharField(source="purchase.provider")
+    coins = serializers.IntegerField(source="purchase.coins")
+    price = serializers.DecimalField(source="purchase.price", max_digits=10, decimal_places=2)
+    currency = serializers.CharField(source="purchase.currency")
+    provider_ref = serializers.CharField(
+        source="purchase.provider_ref",
+        help_text="The store's id of the transaction (App Store transactionId, Play orderId).",
+    )
+    created_at = serializers.DateTimeField(source="purchase.created_at")
 
 
 # Documentation only: the webhook verifies and reads the raw bytes (wallet.purchases.providers).

@@ -300,10 +300,12 @@ class ConnectStandIn:
         }
 
 
-@pytest.fixture
-def connect(stripe_api: HTTPServer, settings: Any, withdrawal_rules: None) -> ConnectStandIn:
-    """Stripe pays out, at the test rates, against the stand-in (the `stripe_api` fixture,
-    imported next to this one)."""
+@pytest.fixture(name="connect")
+def connect_fixture(
+    stripe_api: HTTPServer, settings: Any, withdrawal_rules: None
+) -> ConnectStandIn:
+    """`connect`: Stripe pays out, at the test rates, against the stand-in. A test module
+    imports this and `stripe_api` (tests/stripe_standin.py) to use it."""
     settings.PAYOUT_PROVIDER = "stripe"
     settings.PAYOUT_COIN_RATES = RATES
     settings.PAYOUT_DEFAULT_CURRENCY = "USD"

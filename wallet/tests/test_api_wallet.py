@@ -52,7 +52,7 @@ def test_wallet_shows_the_balance(client_for, alice):
 
     body = client_for(alice).get(WALLET).json()
 
-    assert set(body) == {"balance", "withdrawable", "updated_at"}
+    assert set(body) == {"balance", "withdrawable", "owed", "updated_at"}
     assert (body["balance"], body["withdrawable"]) == (120, 0)
 
 

@@ -19,8 +19,8 @@ from wallet.tests.payouts_helpers import (
     ACCOUNT,
     ONBOARDING,
     account_object,
-    connect,  # noqa: F401
     connect_event_delivery,
+    connect_fixture,  # noqa: F401
     deliver,
 )
 

@@ -49,7 +49,7 @@ def test_a_healthy_ledger_reconciles(ledger):
     output, error = reconcile()
 
     assert error is None
-    assert output.startswith("Ledger reconciles: 82 wallets, 3 transactions, 6 entries")
+    assert output.startswith("Ledger reconciles: 98 wallets, 3 transactions, 6 entries")
     assert "Sum of all entries: 0; sum of all balances: 0" in output
     report = ledger_check()
     assert report.ok
@@ -64,7 +64,7 @@ def test_an_empty_ledger_reconciles():
 
     assert error is None
     # The system wallets exist from the start, with nothing in them.
-    assert output.startswith("Ledger reconciles: 80 wallets, 0 transactions, 0 entries")
+    assert output.startswith("Ledger reconciles: 96 wallets, 0 transactions, 0 entries")
 
 
 @pytest.mark.django_db

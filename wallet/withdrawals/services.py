@@ -49,7 +49,8 @@ from videochat.errors import (
 )
 from videochat.gateway.notify import notify
 from videochat.timestamps import iso_timestamp
-from wallet.ledger.models import EntryType, Transaction, TransactionKind, Wallet, WalletKind
+from wallet.ledger.debts import account_restriction_check, wallets_lock
+from wallet.ledger.models import EntryType, Transaction, TransactionKind, WalletKind
 from wallet.ledger.selectors import wallet_withdrawable
 from wallet.ledger.services import (
     Leg,
@@ -89,7 +90,8 @@ def withdrawal_request(*, user: User, coins: int, idempotency_key: str | None = 
     `idempotency_key`, the same key and amount return the first withdrawal again.
     Raises PermissionDenied (not a host), HostNotVerified, PayoutsNotEnabled (Stripe pays out
     and her payout account is not enabled), ValidationFailed (amount out of bounds),
-    InsufficientFunds, Conflict (another withdrawal is open), IdempotencyMismatch."""
+    AccountRestricted (she owes coins of a reversed purchase), InsufficientFunds, Conflict
+    (another withdrawal is open), IdempotencyMismatch."""
     if not user.is_host:
         raise PermissionDenied("Only hosts can withdraw coins.")
     if not user.is_verified_host:
@@ -203,11 +205,13 @@ def _request_open(*, user: User, coins: int, client_hold_key: str | None) -> Wit
 
 
 def _check_withdrawable(*, user: User, coins: int, wallet_ids: list[int], now: datetime) -> None:
-    """Raise InsufficientFunds unless `coins` are within what `user` may withdraw. Locks the
+    """Raise AccountRestricted while `user` owes coins, InsufficientFunds unless `coins` are
+    within what she may withdraw. Locks the
     wallets the hold will move (primary-key order, as wallet_transfer does, which then finds
     them locked) first, so a concurrent request or spend waits and can't pass on the same
     earnings."""
-    list(Wallet.objects.select_for_update().filter(pk__in=wallet_ids).order_by("pk"))
+    locked = wallets_lock(set(wallet_ids))
+    account_restriction_check(wallet=locked[wallet_ids[0]])
     withdrawable = wallet_withdrawable(user=user, now=now)
     if coins > withdrawable:
         raise InsufficientFunds(
