@@ -7,7 +7,7 @@ import logging
 import stripe
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db import IntegrityError
+from django.db import IntegrityError, transaction
 
 from accounts.models import User
 from videochat.errors import PermissionDenied, ServiceUnavailable
@@ -56,12 +56,13 @@ def _account_create(user: User) -> PayoutAccount:
         options={"idempotency_key": f"payout-account-user-{user.pk}"},
     )
     try:
-        return PayoutAccount.objects.create(
-            user=user,
-            provider=STRIPE,
-            account_id=account.id,
-            currency=(account.default_currency or "").upper(),
-        )
+        with transaction.atomic():
+            return PayoutAccount.objects.create(
+                user=user,
+                provider=STRIPE,
+                account_id=account.id,
+                currency=(account.default_currency or "").upper(),
+            )
     except IntegrityError:
         # The concurrent first call stored the same account.
         return PayoutAccount.objects.get(user=user)
