@@ -49,18 +49,23 @@ class StripeConnectEvents(PaymentProvider):
     name = "stripe_connect"
 
     def parse_webhook(self, raw_body: bytes, headers: Mapping[str, str]) -> WebhookEvent:
-        """Verify `Stripe-Signature` with STRIPE_CONNECT_WEBHOOK_SECRET, Stripe's scheme and
-        tolerance, then read the event: `provider_ref` is the id of its object, `metadata`
-        holds the connected account (`account`) and the object."""
-        try:
-            stripe.WebhookSignature.verify_header(
-                raw_body,
-                headers.get("Stripe-Signature"),
-                settings.STRIPE_CONNECT_WEBHOOK_SECRET,
-                settings.STRIPE_WEBHOOK_TOLERANCE_SECONDS,
-            )
-        except (stripe.SignatureVerificationError, UnicodeDecodeError) as error:
-            raise BadSignature(str(error).split(".")[0]) from error
+        """Verify `Stripe-Signature` with Stripe's scheme and tolerance against any secret of
+        STRIPE_CONNECT_WEBHOOK_SECRET, then read the event: `provider_ref` is the id of its
+        object, `metadata` holds the connected account (`account`) and the object."""
+        problem = "No webhook secret is configured"
+        for secret in _secrets():
+            try:
+                stripe.WebhookSignature.verify_header(
+                    raw_body,
+                    headers.get("Stripe-Signature"),
+                    secret,
+                    settings.STRIPE_WEBHOOK_TOLERANCE_SECONDS,
+                )
+                break
+            except (stripe.SignatureVerificationError, UnicodeDecodeError) as error:
+                problem = str(error).split(".")[0]
+        else:
+            raise BadSignature(problem)
         try:
             event = json.loads(raw_body)
             obj = event["data"]["object"]
@@ -74,6 +79,14 @@ class StripeConnectEvents(PaymentProvider):
             provider_ref=object_id[:100],
             metadata={"account": event.get("account") or "", "object": obj},
         )
+
+
+def _secrets() -> list[str]:
+    """The signing secrets of the endpoints Stripe posts here, comma-separated: the Connect
+    endpoint's, and the platform endpoint's that sends `transfer.reversed` (an event of the
+    platform's own account, which Stripe signs with that endpoint's secret)."""
+    configured = settings.STRIPE_CONNECT_WEBHOOK_SECRET or ""
+    return [secret.strip() for secret in configured.split(",") if secret.strip()]
 
 
 def connect_webhook_receive(

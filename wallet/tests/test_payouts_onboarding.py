@@ -162,3 +162,23 @@ def test_a_signed_body_that_is_not_an_event_is_refused(connect, api):
 
     assert_error(response, 400, "validation_error")
     assert PaymentEvent.objects.get().outcome == "malformed"
+
+
+def test_the_platform_endpoints_secret_is_accepted_beside_the_connect_one(
+    connect, hana, client_for, settings
+):
+    """`transfer.reversed` comes from an endpoint of the platform's own account, signed with
+    its own secret: both are configured, comma-separated."""
+    settings.STRIPE_CONNECT_WEBHOOK_SECRET = f"{STRIPE_CONNECT_WEBHOOK_TEST_SECRET}, whsec_platform"
+    client = client_for(hana)
+    client.post(ONBOARDING)
+    account_id = PayoutAccount.objects.get(user=hana).account_id
+
+    path, body, headers = connect_event_delivery(
+        "account.updated", account_object(account_id, payouts_enabled=True), secret="whsec_platform"
+    )
+
+    assert (
+        client.post(path, body, content_type="application/json", headers=headers).status_code == 200
+    )
+    assert client.get(ACCOUNT).json() == {"status": "enabled"}
