@@ -4,6 +4,7 @@ until the host's payout account is enabled; an approved withdrawal carries the `
 connected account under the withdrawal's idempotency key, `paid` when Stripe made it."""
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 
 from tests.factories import HostFactory
 from tests.helpers import assert_error, balance, earn
@@ -18,7 +19,7 @@ from wallet.tests.payouts_helpers import (
 from wallet.tests.withdrawal_helpers import WITHDRAWALS, make_trusted
 from wallet.withdrawals.models import Withdrawal
 from wallet.withdrawals.payloads import withdrawal_data
-from wallet.withdrawals.providers import PayoutRequest, StripePayoutProvider
+from wallet.withdrawals.providers import PayoutRequest, StripePayoutProvider, payout_provider
 from wallet.withdrawals.serializers import WithdrawalSerializer
 from wallet.withdrawals.services import (
     PAYOUT_MAX_ATTEMPTS,
@@ -210,3 +211,21 @@ def test_the_pushed_withdrawal_shows_the_amount_as_the_api_does(connect, hana, c
         )
         assert withdrawal_data(withdrawal)["amount"] == "750.00"
         withdrawals_process()
+
+
+@pytest.mark.parametrize(
+    "setting, value, named",
+    [
+        ("STRIPE_SECRET_KEY", "", "STRIPE_SECRET_KEY"),
+        ("STRIPE_CONNECT_WEBHOOK_SECRET", "", "STRIPE_CONNECT_WEBHOOK_SECRET"),
+        ("PAYOUT_COIN_RATES", ["USD=cheap"], "PAYOUT_COIN_RATES"),
+        ("PAYOUT_DEFAULT_CURRENCY", "GBP", "PAYOUT_DEFAULT_CURRENCY"),
+    ],
+)
+def test_the_stripe_provider_names_a_missing_setting(connect, settings, setting, value, named):
+    """What the start-up check of the providers (DEBUG off) reports."""
+    payout_provider()  # configured: fine
+    setattr(settings, setting, value)
+
+    with pytest.raises(ImproperlyConfigured, match=named):
+        payout_provider()

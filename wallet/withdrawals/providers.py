@@ -23,7 +23,7 @@ import stripe
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from wallet.payouts.rates import minor_units
+from wallet.payouts.rates import minor_units, payout_currency
 from wallet.stripe_api import stripe_client
 
 
@@ -52,6 +52,10 @@ class PayoutFailed(Exception):
 class PayoutProvider(Protocol):
     name: str
 
+    def check(self) -> None:
+        """Raise ImproperlyConfigured, naming the setting, when the provider lacks one."""
+        ...
+
     def send(self, payout: PayoutRequest) -> str:
         """Pay out, or return the payout already made under `payout.idempotency_key`.
         Returns the provider's reference of the payout; raises PayoutFailed."""
@@ -67,6 +71,9 @@ class SandboxPayoutProvider:
     failure: ClassVar[str | None] = None
     # The latest requests (bounded: a development server runs for days), for tests to read.
     requests: ClassVar[deque[PayoutRequest]] = deque(maxlen=1000)
+
+    def check(self) -> None:
+        pass
 
     def send(self, payout: PayoutRequest) -> str:
         self.requests.append(payout)
@@ -94,6 +101,16 @@ class StripePayoutProvider:
 
     name = "stripe"
 
+    def check(self) -> None:
+        if not settings.STRIPE_SECRET_KEY:
+            raise ImproperlyConfigured("PAYOUT_PROVIDER=stripe needs STRIPE_SECRET_KEY.")
+        if not settings.STRIPE_CONNECT_WEBHOOK_SECRET:
+            raise ImproperlyConfigured(
+                "PAYOUT_PROVIDER=stripe needs STRIPE_CONNECT_WEBHOOK_SECRET: without Connect's "
+                "events no host's payouts are ever enabled."
+            )
+        payout_currency("")  # the rates are readable and the default currency has one
+
     def send(self, payout: PayoutRequest) -> str:
         if not payout.destination:
             raise PayoutFailed("The host has no Stripe payout account.")
@@ -120,11 +137,13 @@ PROVIDERS: dict[str, PayoutProvider] = {
 
 
 def payout_provider() -> PayoutProvider:
-    """The provider `PAYOUT_PROVIDER` names."""
+    """The provider `PAYOUT_PROVIDER` names, its settings checked (ImproperlyConfigured)."""
     try:
-        return PROVIDERS[settings.PAYOUT_PROVIDER]
+        provider = PROVIDERS[settings.PAYOUT_PROVIDER]
     except KeyError:
         raise ImproperlyConfigured(
             f"PAYOUT_PROVIDER={settings.PAYOUT_PROVIDER!r}: known providers are "
             f"{', '.join(sorted(PROVIDERS))}"
         ) from None
+    provider.check()
+    return provider
