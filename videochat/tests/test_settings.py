@@ -29,19 +29,28 @@ def load_settings(overrides: dict[str, str]) -> subprocess.CompletedProcess[str]
     )
 
 
-PRODUCTION = {"DEBUG": "0", "SECRET_KEY": "x" * 50, "ALLOWED_HOSTS": "example.com"}
+# A staging deployment: production settings on the sandbox providers, allowed explicitly.
+PRODUCTION = {
+    "DEBUG": "0",
+    "SECRET_KEY": "x" * 50,
+    "ALLOWED_HOSTS": "example.com",
+    "PAYMENTS_ALLOW_SANDBOX": "1",
+    "PAYMENT_PROVIDERS": "sandbox",
+    "PAYOUT_PROVIDER": "sandbox",
+    "PAYMENTS_SANDBOX_SECRET": "s" * 32,
+}
 
 
 @pytest.mark.slow
 def test_production_refuses_to_start_without_secret_key():
-    result = load_settings({"DEBUG": "0", "ALLOWED_HOSTS": "example.com"})
+    result = load_settings({**PRODUCTION, "SECRET_KEY": ""})
     assert result.returncode != 0
     assert "SECRET_KEY must be set" in result.stderr
 
 
 @pytest.mark.slow
 def test_production_refuses_to_start_without_allowed_hosts():
-    result = load_settings({"DEBUG": "0", "SECRET_KEY": "x" * 50})
+    result = load_settings({**PRODUCTION, "ALLOWED_HOSTS": ""})
     assert result.returncode != 0
     assert "ALLOWED_HOSTS must be set" in result.stderr
 
@@ -51,6 +60,39 @@ def test_production_starts_with_both():
     result = load_settings({**PRODUCTION, "PORT": "9001"})
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "9001"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"PAYMENTS_ALLOW_SANDBOX": ""},
+        {"PAYMENTS_ALLOW_SANDBOX": "0", "PAYOUT_PROVIDER": "stripe"},
+        {"PAYMENTS_ALLOW_SANDBOX": "0", "PAYMENT_PROVIDERS": "stripe"},
+    ],
+    ids=["both", "payments", "payouts"],
+)
+def test_production_refuses_play_money(overrides):
+    result = load_settings({**PRODUCTION, **overrides})
+    assert result.returncode != 0
+    assert "The sandbox payment or payout provider moves play money" in result.stderr
+    assert "PAYMENTS_ALLOW_SANDBOX=1" in result.stderr
+
+
+@pytest.mark.slow
+def test_production_defaults_to_no_provider_at_all():
+    # Nothing configured: no sandbox by default, so the deployer must choose.
+    overrides = {"PAYMENTS_ALLOW_SANDBOX": "", "PAYMENT_PROVIDERS": "", "PAYOUT_PROVIDER": ""}
+    result = load_settings({**PRODUCTION, **overrides})
+    assert result.returncode != 0
+    assert "PAYOUT_PROVIDER is not set" in result.stderr
+
+
+@pytest.mark.slow
+def test_a_staging_deployment_without_the_sandbox_secret_does_not_start():
+    result = load_settings({**PRODUCTION, "PAYMENTS_SANDBOX_SECRET": ""})
+    assert result.returncode != 0
+    assert "PAYMENTS_SANDBOX_SECRET is not set" in result.stderr
 
 
 @pytest.mark.slow

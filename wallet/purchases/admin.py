@@ -1,7 +1,7 @@
 """Admin for coin packages (staff edit them), purchases and webhook deliveries (finance and
 support read them here). Purchases and deliveries are read-only, superusers included: a
-purchase's status and credit change only through the signed webhook
-(wallet.purchases.services), never by a hand edit that the ledger would not match."""
+purchase's status, credit and reversal change only through verified provider events and store
+proofs (wallet.purchases.services), never by a hand edit that the ledger would not match."""
 
 from django.contrib import admin
 
@@ -14,7 +14,7 @@ from wallet.purchases.models import CoinPackage, PaymentEvent, Purchase
 class CoinPackageAdmin(AuditedAdmin[CoinPackage]):
     """Prices are money: every add, change and delete is in the audit log."""
 
-    list_display = ["coins", "price", "currency", "is_active", "position"]
+    list_display = ["coins", "price", "currency", "product_id", "is_active", "position"]
     list_editable = ["price", "is_active", "position"]
     list_filter = ["is_active", "currency"]
 
@@ -38,10 +38,12 @@ class PurchaseAdmin(StaffReadOnly, admin.ModelAdmin[Purchase]):
         "provider",
         "provider_ref",
         "status",
+        "reversed_coins",
+        "reversal_reason",
         "created_at",
     ]
-    list_filter = ["status", "provider", "currency"]
-    search_fields = ["user__email", "=provider_ref"]
+    list_filter = ["status", "provider", "reversal_reason", "currency"]
+    search_fields = ["user__email", "=provider_ref", "=external_id"]
     list_select_related = ["user"]
     date_hierarchy = "created_at"
     show_full_result_count = False

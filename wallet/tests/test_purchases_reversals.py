@@ -15,9 +15,10 @@ from rest_framework.test import APIClient
 
 from accounts.models import User
 from adminpanel.models import AuditEntry
+from adminpanel.roles import FINANCE
 from gifts.services import gift_send
-from tests.factories import GiftFactory, HostFactory
-from tests.helpers import assert_error, balance, earn, fund, the_audit_entry
+from tests.factories import GiftFactory, HostFactory, StaffFactory
+from tests.helpers import assert_error, balance, earn, fund, logged_in, the_audit_entry
 from videochat.errors import AccountRestricted
 from wallet.ledger.debts import debt_write_off
 from wallet.ledger.models import Entry, Transaction, Wallet
@@ -316,3 +317,41 @@ def test_clawed_back_earnings_never_count_as_withdrawable(alice, hana):
     # Her earlier 2000 stay withdrawable; the 50 she earned and gave back never become so.
     assert wallet_withdrawable(user=hana, now=settled) == 2000
     assert json.loads(json.dumps(history(hana)))[-1] == ["purchase_reversal", -50]
+
+
+# --- staff see debts in the admin and write them off -----------------------------------------
+
+
+def test_a_superuser_writes_debts_off_from_the_wallet_list(alice, in_debt):
+    root = logged_in(User.objects.create_superuser("root@example.com", "x", name="Root"))
+    wallet = Wallet.objects.get(owner=alice)
+    changelist = "/admin/wallet/wallet/"
+
+    listed = root.get(changelist, {"owes": "yes"})
+    assert listed.status_code == 200
+    assert [row.pk for row in listed.context["cl"].result_list] == [wallet.pk]
+    selected = {"action": "write_off_debts", "_selected_action": [wallet.pk]}
+    page = root.post(changelist, selected)
+    assert page.status_code == 200
+    assert b"alice@example.com" in page.content and b"60" in page.content
+    assert owed(alice) == 60  # nothing until confirmed
+
+    root.post(changelist, {**selected, "post": "yes", "reason": ""})
+    assert owed(alice) == 60  # a reason is required
+
+    done = root.post(changelist, {**selected, "post": "yes", "reason": "goodwill"}, follow=True)
+    assert b"Wrote off 60 coins owed by 1 user(s)." in done.content
+    assert owed(alice) == 0
+    root.post(changelist, {**selected, "post": "yes", "reason": "goodwill"})
+    assert AuditEntry.objects.filter(action="wallet.debt_write_off").count() == 1
+
+
+def test_finance_staff_see_debts_but_cannot_write_them_off(alice, in_debt):
+    client = logged_in(StaffFactory.create(roles=[FINANCE]))
+    assert client.get("/admin/wallet/wallet/", {"owes": "yes"}).status_code == 200
+    wallet = Wallet.objects.get(owner=alice)
+    selected = {"action": "write_off_debts", "_selected_action": [wallet.pk], "post": "yes"}
+
+    client.post("/admin/wallet/wallet/", {**selected, "reason": "please"})
+
+    assert owed(alice) == 60
