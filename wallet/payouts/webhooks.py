@@ -187,6 +187,9 @@ def _payout_transfers_reversed(event: WebhookEvent) -> list[int]:
     Stripe (under the key `withdrawal-<id>-reversal`: a redelivery reverses nothing twice).
     Raises ServiceUnavailable when Stripe cannot be asked now."""
     account = event.metadata["account"]
+    if not account:
+        # The platform's own payout: it carries no transfer to a host.
+        return []
     try:
         transfer_ids = _payout_transfer_ids(payout_id=event.provider_ref, account=account)
         withdrawals = list(

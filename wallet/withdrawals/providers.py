@@ -52,10 +52,6 @@ class PayoutFailed(Exception):
 class PayoutProvider(Protocol):
     name: str
 
-    def check(self) -> None:
-        """Raise ImproperlyConfigured, naming the setting, when the provider lacks one."""
-        ...
-
     def send(self, payout: PayoutRequest) -> str:
         """Pay out, or return the payout already made under `payout.idempotency_key`.
         Returns the provider's reference of the payout; raises PayoutFailed."""
@@ -71,9 +67,6 @@ class SandboxPayoutProvider:
     failure: ClassVar[str | None] = None
     # The latest requests (bounded: a development server runs for days), for tests to read.
     requests: ClassVar[deque[PayoutRequest]] = deque(maxlen=1000)
-
-    def check(self) -> None:
-        pass
 
     def send(self, payout: PayoutRequest) -> str:
         self.requests.append(payout)
@@ -102,6 +95,7 @@ class StripePayoutProvider:
     name = "stripe"
 
     def check(self) -> None:
+        """Raise ImproperlyConfigured, naming the setting, when one it needs is missing."""
         if not settings.STRIPE_SECRET_KEY:
             raise ImproperlyConfigured("PAYOUT_PROVIDER=stripe needs STRIPE_SECRET_KEY.")
         if not settings.STRIPE_CONNECT_WEBHOOK_SECRET:
@@ -145,5 +139,7 @@ def payout_provider() -> PayoutProvider:
             f"PAYOUT_PROVIDER={settings.PAYOUT_PROVIDER!r}: known providers are "
             f"{', '.join(sorted(PROVIDERS))}"
         ) from None
-    provider.check()
+    if isinstance(provider, StripePayoutProvider):
+        # Named at start-up (wallet.providers_check) rather than at the first payout.
+        provider.check()
     return provider
