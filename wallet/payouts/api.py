@@ -63,13 +63,14 @@ class PayoutWebhookApi(APIView):
         summary="Stripe Connect webhook",
         description="Called by Stripe, not by apps: events of the connected accounts, signed "
         "with the Connect endpoint's secret (`Stripe-Signature`, Stripe's scheme and "
-        "timestamp tolerance). `account.updated` sets the host's payout status; "
+        "timestamp tolerance). `account.updated` sets the host's payout status (as Stripe has "
+        "it when the event arrives); "
         "`transfer.reversed` (in full) and `payout.failed` make the withdrawal they paid "
         "`failed` and `refunded` (coins back once; a failed payout's transfer is reversed at "
         "Stripe first). Every delivery is recorded; valid ones answer 200 with what they did; "
         "a bad signature or body is 400 and changes nothing; too many of those from one "
-        "address are 429; 503 when Stripe could not be asked about a failed payout (Stripe "
-        "delivers it again).",
+        "address are 429; 503 when Stripe could not be asked about the account or a failed "
+        "payout (Stripe delivers it again).",
         request=OpenApiTypes.OBJECT,
         parameters=[
             OpenApiParameter(

@@ -1,7 +1,9 @@
 """Stripe Connect's webhook (POST /api/v1/payouts/webhook/stripe; docs/withdrawals.md):
 events about hosts' connected accounts and the money sent to them.
 
-- `account.updated`: the account's payout status and currency (wallet.payouts.services).
+- `account.updated`: the account's payout status and currency (wallet.payouts.services), as
+  Stripe has it now: events may arrive out of order, so the account is fetched rather than
+  an older event's snapshot applied over a newer one.
 - `transfer.reversed`: the platform took a withdrawal's transfer back in full, so the money
   never reaches the host: the withdrawal is `failed`, then `refunded`.
 - `payout.failed`: the host's bank refused a payout of her Stripe balance. The money is back
@@ -25,7 +27,8 @@ from django.conf import settings
 from django.db import transaction
 
 from videochat.errors import ServiceUnavailable, ValidationFailed
-from wallet.payouts.services import payout_account_updated
+from wallet.payouts.models import PayoutAccount
+from wallet.payouts.services import STRIPE, payout_account_updated
 from wallet.purchases.models import PaymentEvent
 from wallet.purchases.providers import BadSignature, MalformedWebhook, PaymentProvider, WebhookEvent
 from wallet.purchases.services import _record, _refused
@@ -95,7 +98,8 @@ def connect_webhook_receive(
     """Verify one delivery of Connect's webhook, act on it and record it. Raises
     ValidationFailed for a bad signature or body (recorded once per body, counted against
     `client`: RateLimited over PAYMENT_WEBHOOK_REFUSED_RATE) and ServiceUnavailable when
-    Stripe could not be asked what a failed payout carried (Stripe delivers it again)."""
+    Stripe could not be asked about the account or what a failed payout carried (Stripe
+    delivers the event again; nothing was recorded or changed)."""
     sender = StripeConnectEvents()
     try:
         event = sender.parse_webhook(raw_body, headers)
@@ -114,13 +118,16 @@ def connect_webhook_receive(
     obj: dict[str, Any] = event.metadata["object"]
     # Stripe calls only outside the database transaction.
     returned = _payout_transfers_reversed(event) if event.type == PAYOUT_FAILED else []
+    current = _account_now(event.provider_ref) if event.type == ACCOUNT_UPDATED else None
     with transaction.atomic():
         if event.type == ACCOUNT_UPDATED:
-            account = payout_account_updated(
-                account_id=event.provider_ref,
-                payouts_enabled=obj.get("payouts_enabled") is True,
-                default_currency=str(obj.get("default_currency") or ""),
-            )
+            account = None
+            if current is not None:
+                account = payout_account_updated(
+                    account_id=event.provider_ref,
+                    payouts_enabled=current.payouts_enabled is True,
+                    default_currency=current.default_currency or "",
+                )
             # The account's status is what changed; the outcome speaks of coins: none moved.
             outcome = Outcome.IGNORED if account else Outcome.UNKNOWN_REFERENCE
         elif event.type == TRANSFER_REVERSED:
@@ -130,6 +137,18 @@ def connect_webhook_receive(
         else:
             outcome = Outcome.IGNORED
         return _record(sender, raw_body, outcome, event=event)
+
+
+def _account_now(account_id: str) -> stripe.Account | None:
+    """The connected account as Stripe has it now; None when it is not one of ours (not
+    asked). Raises ServiceUnavailable when Stripe cannot be asked (it delivers again)."""
+    if not PayoutAccount.objects.filter(provider=STRIPE, account_id=account_id).exists():
+        return None
+    try:
+        return stripe_client().v1.accounts.retrieve(account_id)
+    except stripe.StripeError as error:
+        logger.error("Stripe account %s could not be fetched: %r", account_id, error)
+        raise ServiceUnavailable("Stripe cannot be reached; deliver the event again.") from error
 
 
 def _transfer_reversed(transfer_id: str, transfer: dict[str, Any]) -> PaymentEvent.Outcome:

@@ -115,6 +115,9 @@ class ConnectStandIn:
         server.expect_request("/v1/accounts", method="POST").respond_with_handler(
             self._guarded(self._account_create)
         )
+        server.expect_request(
+            re.compile(r"^/v1/accounts/[^/]+$"), method="GET"
+        ).respond_with_handler(self._guarded(self._account_retrieve))
         server.expect_request("/v1/account_links", method="POST").respond_with_handler(
             self._guarded(self._account_link_create)
         )
@@ -131,9 +134,12 @@ class ConnectStandIn:
 
     # --- What tests do on Stripe's side ---------------------------------------------------
 
-    def enable(self, account_id: str) -> None:
-        """The host finished onboarding: Stripe pays out to the account."""
-        self.accounts[account_id]["payouts_enabled"] = True
+    def enable(self, account_id: str, *, currency: str = "usd", enabled: bool = True) -> None:
+        """The host finished onboarding: Stripe pays out to the account (in `currency`); or,
+        `enabled=False`, no longer does."""
+        self.accounts[account_id].update(
+            account_object(account_id, payouts_enabled=enabled, currency=currency)
+        )
 
     def payout(self, account_id: str, transfer_ids: list[str]) -> str:
         """An automatic payout of the account's balance that carried these transfers."""
@@ -198,6 +204,12 @@ class ConnectStandIn:
             "metadata": {"user_id": form.get("metadata[user_id]")},
         }
         return self.accounts[account_id]
+
+    def _account_retrieve(self, request: Request, form: dict[str, str]) -> Any:
+        account = self.accounts.get(request.path.split("/")[3])
+        if account is None:
+            return stripe_error(404, "invalid_request_error", "No such account", param="account")
+        return account
 
     def _account_link_create(self, request: Request, form: dict[str, str]) -> Any:
         account_id = form.get("account", "")
@@ -325,7 +337,7 @@ def onboard(host: User, connect: ConnectStandIn, *, currency: str = "usd") -> st
     client.force_authenticate(host)
     assert client.post(ONBOARDING).status_code == 200
     account_id = PayoutAccount.objects.get(user=host).account_id
-    connect.enable(account_id)
+    connect.enable(account_id, currency=currency)
     response = deliver(
         "account.updated", account_object(account_id, payouts_enabled=True, currency=currency)
     )

@@ -93,6 +93,7 @@ def test_account_updated_enables_payouts_and_takes_the_currency(connect, hana, c
     client = client_for(hana)
     client.post(ONBOARDING)
     account_id = PayoutAccount.objects.get(user=hana).account_id
+    connect.enable(account_id, currency="eur")
 
     response = deliver(
         "account.updated", account_object(account_id, payouts_enabled=True, currency="eur")
@@ -110,7 +111,39 @@ def test_account_updated_enables_payouts_and_takes_the_currency(connect, hana, c
     )
 
     # Stripe stops paying out (e.g. it needs more documents): pending again.
+    connect.enable(account_id, enabled=False)
     deliver("account.updated", account_object(account_id, payouts_enabled=False))
+    assert client.get(ACCOUNT).json() == {"status": "pending"}
+
+
+def test_an_older_event_delivered_late_does_not_undo_a_newer_one(connect, hana, client_for):
+    """Stripe does not deliver in order: the account is read from Stripe, not the event."""
+    client = client_for(hana)
+    client.post(ONBOARDING)
+    account_id = PayoutAccount.objects.get(user=hana).account_id
+    connect.enable(account_id)
+    deliver("account.updated", account_object(account_id, payouts_enabled=True))
+
+    # The event of an hour ago, when onboarding was not finished yet, arrives now.
+    response = deliver("account.updated", account_object(account_id, payouts_enabled=False))
+
+    assert response.status_code == 200
+    assert client.get(ACCOUNT).json() == {"status": "enabled"}
+    assert connect.forms(f"/v1/accounts/{account_id}") == [{}, {}]
+
+
+def test_when_stripe_cannot_be_asked_about_the_account_the_delivery_comes_again(
+    connect, hana, client_for, settings
+):
+    client = client_for(hana)
+    client.post(ONBOARDING)
+    account_id = PayoutAccount.objects.get(user=hana).account_id
+    connect.enable(account_id)
+    settings.STRIPE_SECRET_KEY = "sk_test_rolled"
+
+    response = deliver("account.updated", account_object(account_id, payouts_enabled=True))
+
+    assert_error(response, 503, "service_unavailable")
     assert client.get(ACCOUNT).json() == {"status": "pending"}
 
 
@@ -173,6 +206,7 @@ def test_the_platform_endpoints_secret_is_accepted_beside_the_connect_one(
     client = client_for(hana)
     client.post(ONBOARDING)
     account_id = PayoutAccount.objects.get(user=hana).account_id
+    connect.enable(account_id)
 
     path, body, headers = connect_event_delivery(
         "account.updated", account_object(account_id, payouts_enabled=True), secret="whsec_platform"
