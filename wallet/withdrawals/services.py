@@ -61,7 +61,7 @@ from wallet.ledger.services import (
 )
 from wallet.payouts.models import PayoutAccount
 from wallet.payouts.rates import coins_value, payout_currency
-from wallet.payouts.services import payout_destination
+from wallet.payouts.services import payout_account_status, payout_destination
 from wallet.withdrawals.models import Withdrawal
 from wallet.withdrawals.payloads import withdrawal_data
 from wallet.withdrawals.providers import PayoutRequest, payout_provider
@@ -127,16 +127,12 @@ def _check_payouts_enabled(user: User) -> None:
     anyone)."""
     if settings.PAYOUT_PROVIDER != "stripe":
         return
-    if not PayoutAccount.objects.filter(user=user, status=PayoutAccount.Status.ENABLED).exists():
+    status = payout_account_status(user=user)
+    if status != PayoutAccount.Status.ENABLED:
         raise PayoutsNotEnabled(
             "Finish setting up payouts first (POST /payouts/onboarding).",
-            details={"payout_account": _payout_account_status(user)},
+            details={"payout_account": status},
         )
-
-
-def _payout_account_status(user: User) -> str:
-    account = payout_destination(user_id=user.pk)
-    return "none" if account is None else account.status
 
 
 def _request_replayed(*, hold_key: str, coins: int) -> Withdrawal | None:
