@@ -124,6 +124,9 @@ class ConnectStandIn:
         server.expect_request("/v1/transfers", method="POST").respond_with_handler(
             self._guarded(self._transfer_create)
         )
+        server.expect_request("/v1/transfers", method="GET").respond_with_handler(
+            self._guarded(self._transfer_list)
+        )
         server.expect_request(
             re.compile(r"^/v1/transfers/[^/]+/reversals$"), method="POST"
         ).respond_with_handler(self._guarded(self._reversal_create))
@@ -147,12 +150,17 @@ class ConnectStandIn:
         self.payouts[payout_id] = (account_id, transfer_ids)
         return payout_id
 
-    def keys(self, path: str) -> list[str]:
-        """The Idempotency-Keys of the requests to `path`, in order."""
-        return [key for _, p, key, _ in self.requests if p == path]
+    def forget_idempotency_keys(self) -> None:
+        """A day went by: Stripe no longer knows the keys it saw."""
+        self._replies.clear()
 
-    def forms(self, path: str) -> list[dict[str, str]]:
-        return [form for _, p, _, form in self.requests if p == path]
+    def keys(self, path: str, method: str = "POST") -> list[str]:
+        """The Idempotency-Keys of the requests to `path`, in order."""
+        return [key for m, p, key, _ in self.requests if (m, p) == (method, path)]
+
+    def forms(self, path: str, method: str = "") -> list[dict[str, str]]:
+        """The fields of the requests to `path` (with `method`, when given), in order."""
+        return [f for m, p, _, f in self.requests if p == path and method in ("", m)]
 
     # --- Stripe's side ----------------------------------------------------------------------
 
@@ -259,10 +267,24 @@ class ConnectStandIn:
             "amount_reversed": 0,
             "currency": currency,
             "destination": account["id"],
+            "transfer_group": form.get("transfer_group"),
             "metadata": {"withdrawal_id": form.get("metadata[withdrawal_id]")},
             "reversed": False,
         }
         return self.transfers[transfer_id]
+
+    def _transfer_list(self, request: Request, form: dict[str, str]) -> Any:
+        group = form.get("transfer_group")
+        found = [
+            t for t in self.transfers.values() if group is None or t["transfer_group"] == group
+        ]
+        limit = int(form.get("limit", "10"))
+        return {
+            "object": "list",
+            "data": list(reversed(found))[:limit],  # newest first
+            "has_more": len(found) > limit,
+            "url": "/v1/transfers",
+        }
 
     def _reversal_create(self, request: Request, form: dict[str, str]) -> Any:
         transfer = self.transfers.get(request.path.split("/")[3])

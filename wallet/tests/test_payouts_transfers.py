@@ -89,11 +89,12 @@ def test_an_approved_withdrawal_is_paid_by_a_transfer_to_the_host(
     withdrawal_approve(withdrawal_id=withdrawal.pk, staff=staff)
     assert withdrawals_process() == 1
 
-    assert connect.forms(TRANSFERS) == [
+    assert connect.forms(TRANSFERS, "POST") == [
         {
             "amount": minor,
             "currency": currency.lower(),
             "destination": account_id,
+            "transfer_group": f"withdrawal-{withdrawal.pk}",
             "metadata[withdrawal_id]": str(withdrawal.pk),
         }
     ]
@@ -115,7 +116,7 @@ def test_the_amount_is_fixed_when_approved(connect, hana, client_for, staff, set
     settings.PAYOUT_COIN_RATES = ["USD=0.01"]
     withdrawals_process()
 
-    assert connect.forms(TRANSFERS)[0]["amount"] == "500"
+    assert connect.forms(TRANSFERS, "POST")[0]["amount"] == "500"
     withdrawal.refresh_from_db()
     assert (withdrawal.status, str(withdrawal.amount)) == ("paid", "5.00")
 
@@ -132,7 +133,7 @@ def test_an_auto_approved_withdrawal_is_priced_too(connect, client_for):
     withdrawal.refresh_from_db()
     assert (withdrawal.auto_approved, withdrawal.status) == (True, "paid")
     assert (str(withdrawal.amount), withdrawal.currency) == ("2.00", "USD")
-    assert connect.forms(TRANSFERS)[0]["amount"] == "200"
+    assert connect.forms(TRANSFERS, "POST")[0]["amount"] == "200"
 
 
 def test_a_refused_transfer_is_retried_with_the_same_key_then_fails(
@@ -195,6 +196,36 @@ def test_a_repeated_transfer_request_gets_the_first_transfer(connect, hana, clie
     withdrawal.refresh_from_db()
     assert (withdrawal.status, withdrawal.payout_ref) == ("paid", first)
     assert len(connect.transfers) == 1
+
+
+def test_a_retry_after_stripe_forgot_the_key_finds_the_transfer_by_its_group(
+    connect, hana, client_for, staff
+):
+    """Staff retry a failed payout days later, when Stripe no longer knows the key; the
+    transfer had gone through (the answer was lost)."""
+    earn(hana, 3000)
+    account_id = onboard(hana, connect)
+    withdrawal = withdrawal_approve(
+        withdrawal_id=request_withdrawal(client_for(hana)).pk, staff=staff
+    )
+    assert withdrawal.amount is not None
+    made = StripePayoutProvider().send(
+        PayoutRequest(
+            idempotency_key=f"withdrawal-{withdrawal.pk}",
+            user_id=hana.pk,
+            coins=withdrawal.coins,
+            amount=withdrawal.amount,
+            currency=withdrawal.currency,
+            destination=account_id,
+            withdrawal_id=withdrawal.pk,
+        )
+    )
+    connect.forget_idempotency_keys()
+
+    assert withdrawals_process() == 1
+
+    assert len(connect.transfers) == 1
+    assert Withdrawal.objects.get(pk=withdrawal.pk).payout_ref == made
 
 
 def test_the_pushed_withdrawal_shows_the_amount_as_the_api_does(connect, hana, client_for, staff):

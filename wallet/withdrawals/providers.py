@@ -89,8 +89,11 @@ def sandbox_payouts_failing(message: str = "sandbox: payout declined") -> Iterat
 class StripePayoutProvider:
     """A Stripe Connect Transfer from the platform's balance to the host's connected account,
     under the withdrawal's idempotency key: Stripe answers a repeat of the same request with
-    the transfer it already made. Stripe then pays it out to her bank on the account's
-    schedule; a reversal or a failed payout comes back as an event (wallet.payouts)."""
+    the transfer it already made. Stripe forgets keys after 24 hours, and staff may retry a
+    failed payout later than that, so the transfer also carries the key as its
+    `transfer_group`, and an earlier transfer of the group is found before a new one is made.
+    Stripe then pays it out to her bank on the account's schedule; a reversal or a failed
+    payout comes back as an event (wallet.payouts)."""
 
     name = "stripe"
 
@@ -108,12 +111,17 @@ class StripePayoutProvider:
     def send(self, payout: PayoutRequest) -> str:
         if not payout.destination:
             raise PayoutFailed("The host has no Stripe payout account.")
+        transfers = stripe_client().v1.transfers
         try:
-            transfer = stripe_client().v1.transfers.create(
+            earlier = transfers.list(params={"transfer_group": payout.idempotency_key, "limit": 1})
+            if earlier.data:
+                return str(earlier.data[0].id)
+            transfer = transfers.create(
                 params={
                     "amount": minor_units(amount=payout.amount, currency=payout.currency),
                     "currency": payout.currency.lower(),
                     "destination": payout.destination,
+                    "transfer_group": payout.idempotency_key,
                     "metadata": {"withdrawal_id": str(payout.withdrawal_id)},
                 },
                 options={"idempotency_key": payout.idempotency_key},
