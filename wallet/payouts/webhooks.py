@@ -217,8 +217,12 @@ def _payout_transfers_reversed(event: WebhookEvent) -> list[int]:
             )
         )
         for withdrawal_id, transfer_id, status in withdrawals:
-            # One already refunded (an earlier delivery) has its transfer reversed.
-            if status == Withdrawal.Status.PAID:
+            # One already refunded (an earlier delivery) has its transfer reversed; one whose
+            # reversal went through before a crash too (Stripe forgets the key after a day,
+            # and refuses to reverse a transfer twice).
+            if status != Withdrawal.Status.PAID:
+                continue
+            if not stripe_client().v1.transfers.retrieve(transfer_id).reversed:
                 stripe_client().v1.transfers.reversals.create(
                     transfer_id,
                     params={"metadata": {"withdrawal_id": str(withdrawal_id)}},

@@ -128,6 +128,9 @@ class ConnectStandIn:
             self._guarded(self._transfer_list)
         )
         server.expect_request(
+            re.compile(r"^/v1/transfers/[^/]+$"), method="GET"
+        ).respond_with_handler(self._guarded(self._transfer_retrieve))
+        server.expect_request(
             re.compile(r"^/v1/transfers/[^/]+/reversals$"), method="POST"
         ).respond_with_handler(self._guarded(self._reversal_create))
         server.expect_request("/v1/balance_transactions", method="GET").respond_with_handler(
@@ -272,6 +275,12 @@ class ConnectStandIn:
             "reversed": False,
         }
         return self.transfers[transfer_id]
+
+    def _transfer_retrieve(self, request: Request, form: dict[str, str]) -> Any:
+        transfer = self.transfers.get(request.path.split("/")[3])
+        if transfer is None:
+            return stripe_error(404, "invalid_request_error", "No such transfer", param="id")
+        return transfer
 
     def _transfer_list(self, request: Request, form: dict[str, str]) -> Any:
         group = form.get("transfer_group")

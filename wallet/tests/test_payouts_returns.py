@@ -112,6 +112,19 @@ def test_a_failed_payout_reverses_its_transfer_then_refunds(connect, paid, accou
     assert "account_closed" in Withdrawal.objects.get(pk=paid.pk).payout_error
 
 
+def test_a_transfer_reversed_before_a_crash_is_not_reversed_again(connect, paid, account_id, hana):
+    """The reversal went through, the refund did not (a crash); Stripe delivers the event
+    again after it forgot the reversal's key."""
+    connect.transfers[paid.payout_ref].update(reversed=True, amount_reversed=500)
+    payout_id = connect.payout(account_id, [paid.payout_ref])
+
+    response = deliver("payout.failed", {"id": payout_id, "object": "payout"}, account=account_id)
+
+    assert response.json() == {"status": "reversed"}
+    assert connect.keys(f"/v1/transfers/{paid.payout_ref}/reversals") == []
+    assert_refunded_once(paid, hana)
+
+
 def test_a_failed_payout_that_carried_no_withdrawal_is_acknowledged(connect, paid, account_id):
     payout_id = connect.payout(account_id, ["tr_of_something_else"])
 
