@@ -164,15 +164,18 @@ def _settle(
     pipe: Any,
     *,
     user_id: int,
-    now: float,
+    now: float | None = None,
     socket_id: str = "",
-    until: float = 0.0,
+    until: float | None = None,
+    close_all: bool = False,
     status: str = "",
     geo: Literal["", "set", "nx", "del"] = "",
     location: Location | None = None,
 ) -> None:
-    """Queue on `pipe` the change of one user (presence_scripts.SETTLE): record the socket,
-    then bring the user key, the indexes and the announced status in line with it."""
+    """Queue on `pipe` the change of one user (presence_scripts.SETTLE): record the socket
+    (alive `until`; None: closed now), or close all of the user's (`close_all`), then bring
+    the user key, the indexes and the announced status in line. `now` is Redis's clock
+    unless given."""
     lat, lon = location or (0.0, 0.0)
     keys = [
         _sockets_key(user_id),
@@ -185,15 +188,16 @@ def _settle(
     ]
     args: list[str | int | float] = [
         user_id,
-        repr(now),
+        "" if now is None else repr(now),
         socket_id,
-        repr(until),
+        "" if until is None else repr(until),
         status,
         _record_seconds(),
         settings.PRESENCE_TTL_SECONDS,
         geo,
         lon,
         geo_lat(lat),
+        "1" if close_all else "",
     ]
     redis_script(presence_scripts.SETTLE)(keys=keys, args=args, client=pipe)
 
@@ -216,13 +220,11 @@ def presence_socket_alive(
     if location is not None:
         geo = "nx" if location_if_unset else "set"
     pipe = _redis().pipeline(transaction=False)
-    now = time.time()
     _settle(
         pipe,
         user_id=user_id,
-        now=now,
         socket_id=socket_id,
-        until=now + settings.PRESENCE_TTL_SECONDS,
+        until=time.time() + settings.PRESENCE_TTL_SECONDS,
         status=status,
         geo=geo,
         location=location,
@@ -234,8 +236,7 @@ def presence_socket_closed(*, user_id: int, socket_id: str) -> None:
     """The socket closed: it stops counting now (its member remembers when). If it was the
     user's last live socket, the user goes offline and is announced so."""
     pipe = _redis().pipeline(transaction=False)
-    now = time.time()
-    _settle(pipe, user_id=user_id, now=now, socket_id=socket_id, until=now)
+    _settle(pipe, user_id=user_id, socket_id=socket_id)
     _announce([(user_id, pipe.execute()[0])])
 
 
@@ -243,23 +244,16 @@ def presence_user_offline(*, user_id: int) -> None:
     """Every socket of the user stops counting now, as if all had closed: the user goes
     offline at once (and is announced so). For a user whose sockets are being cut off (a
     deactivated account), so that nobody finds them online while the closes travel."""
-    redis = _redis()
-    now = time.time()
-    alive = redis.zrangebyscore(_sockets_key(user_id), f"({now!r}", "+inf")
-    pipe = redis.pipeline(transaction=False)
-    if alive:
-        pipe.zadd(_sockets_key(user_id), dict.fromkeys(alive, now), xx=True)
-    _settle(pipe, user_id=user_id, now=now)
-    _announce([(user_id, pipe.execute()[-1])])
+    pipe = _redis().pipeline(transaction=False)
+    _settle(pipe, user_id=user_id, close_all=True)
+    _announce([(user_id, pipe.execute()[0])])
 
 
 def presence_location_set(*, user_id: int, location: Location | None) -> None:
     """The user's location changed (their profile): move them on the map if they are
     online; `None` takes them off it."""
     pipe = _redis().pipeline(transaction=False)
-    _settle(
-        pipe, user_id=user_id, now=time.time(), geo="set" if location else "del", location=location
-    )
+    _settle(pipe, user_id=user_id, geo="set" if location else "del", location=location)
     _announce([(user_id, pipe.execute()[0])])
 
 

@@ -35,16 +35,28 @@ return out
 )
 
 # KEYS: sockets, user key, busy, announced, online index, until index, geo.
-# ARGV: user id, now, socket ('' for none), socket's score, status ('' keeps the stored
-# one), record seconds, busy TTL, geo mode ('' none, 'set', 'nx' only if unset, 'del'),
-# lon, lat. Returns the newly announced status, or false when it did not change.
+# ARGV: user id, now ('' for Redis's clock), socket ('' for none), socket's score ('' closes
+# it now), status ('' keeps the stored one), record seconds, busy TTL, geo mode ('' none,
+# 'set', 'nx' only if unset, 'del'), lon, lat, '1' to close every socket of the user now.
+# Returns the newly announced status, or false when it did not change.
+# "Now" is Redis's clock unless a caller pins it: scripts run one after another, so a socket
+# closed by one process is never found still alive by a script that runs after it but whose
+# process read its own clock a moment earlier (it would announce the user online again).
 SETTLE = (
     STATUS_FUNCTIONS
     + """
 local uid, now, socket = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+if not now then
+  local clock = redis.call('time')
+  now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
+end
 local record, mode = tonumber(ARGV[6]), ARGV[8]
+if ARGV[11] == '1' then
+  local alive = redis.call('zrangebyscore', KEYS[1], string.format('(%.17g', now), '+inf')
+  for _, member in ipairs(alive) do redis.call('zadd', KEYS[1], now, member) end
+end
 if socket ~= '' then
-  redis.call('zadd', KEYS[1], ARGV[4], socket)
+  redis.call('zadd', KEYS[1], tonumber(ARGV[4]) or now, socket)
   redis.call('zremrangebyscore', KEYS[1], '-inf', now - record)
   redis.call('expire', KEYS[1], record)
 end
@@ -54,7 +66,7 @@ if last > now then
   local status = ARGV[5]
   if status == '' then status = redis.call('get', KEYS[2]) or 'online' end
   redis.call('set', KEYS[2], status, 'pxat', math.floor(last * 1000))
-  if socket ~= '' and tonumber(ARGV[4]) > now then
+  if socket ~= '' and (tonumber(ARGV[4]) or now) > now then
     -- a live socket keeps its user's busy mark from fading during a call
     redis.call('expire', KEYS[3], ARGV[7])
   end

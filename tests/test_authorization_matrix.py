@@ -273,6 +273,10 @@ REST: dict[str, Expectation] = {
     "POST /api/v1/gifts/send header:Idempotency-Key": Refused("blocked"),
     "POST /api/v1/wallet/purchases body:package_id": Public("the package catalog is everyone's"),
     "POST /api/v1/wallet/purchases header:Idempotency-Key": OwnOnly(a_new_purchase_of_alice),
+    "POST /api/v1/wallet/purchases/googleplay body:product_id": Public(
+        "a store's product id names a package in the shared catalog; the store's proof, "
+        "checked with Google, decides whose purchase it is (wallet/tests/test_googleplay.py)"
+    ),
     "GET /api/v1/wallet/transactions query:cursor": OwnOnly(own_entries_only),
     "GET /api/v1/withdrawals query:cursor": OwnOnly(own_withdrawals_only),
     # hugo with hana's key and amount: a withdrawal of his own, never hana's.

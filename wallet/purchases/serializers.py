@@ -12,10 +12,14 @@ from wallet.purchases.services import PurchaseStarted, StorePurchaseCredited
 class CoinPackageSerializer(serializers.ModelSerializer[CoinPackage]):
     class Meta:
         model = CoinPackage
-        fields = ["id", "coins", "price", "currency"]
+        fields = ["id", "coins", "price", "currency", "product_id"]
         extra_kwargs = {
             "price": {"help_text": 'Decimal string, e.g. "4.99".'},
             "currency": {"help_text": "ISO 4217 code, e.g. USD."},
+            "product_id": {
+                "help_text": "The product the iOS and Android apps buy in the App Store and "
+                "Google Play for this package; empty when it is sold on the web only."
+            },
         }
 
 
@@ -56,7 +60,7 @@ class AppStorePurchaseSerializer(serializers.Serializer[dict[str, Any]]):
 class GooglePlayPurchaseSerializer(serializers.Serializer[dict[str, Any]]):
     product_id = serializers.CharField(max_length=100, help_text="The Play product id bought.")
     purchase_token = serializers.CharField(
-        max_length=2_000, help_text="The purchase token Google Play Billing gave the app."
+        max_length=300, help_text="The purchase token Google Play Billing gave the app."
     )
 
 

@@ -160,8 +160,9 @@ def purchase_store_credit(
 ) -> StorePurchaseCredited:
     """Verify a purchase the app made in a store (`proof`: what the app sent) and credit its
     coin package once per store transaction. The same transaction sent again answers the
-    same purchase and credits nothing, also when it was refunded since; sent by another
-    account it is InvalidReceipt. Then the store is told it was delivered (after commit, and
+    same purchase and credits nothing (once the store refunded it, the store's own
+    verification may refuse it instead: InvalidReceipt); sent by another account it is
+    InvalidReceipt. Then the store is told it was delivered (after commit, and
     again on every replay, so a lost acknowledgement is retried). Raises NotFound when the
     store is not enabled, InvalidReceipt when the proof fails verification or names a
     product that no coin package sells, ServiceUnavailable when the store can't be asked."""

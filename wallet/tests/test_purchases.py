@@ -40,7 +40,9 @@ def start(client: APIClient, package_id: int, key: str | None = None, **body: ob
 
 
 def test_packages_lists_the_active_ones_in_display_order(client_for, alice):
-    big = CoinPackageFactory.create(coins=1000, price=Decimal("39.90"), currency="EUR", position=2)
+    big = CoinPackageFactory.create(
+        coins=1000, price=Decimal("39.90"), currency="EUR", position=2, product_id="coins_1000"
+    )
     small = CoinPackageFactory.create(coins=100, price=Decimal("4.99"), position=1)
     CoinPackageFactory.create(coins=500, price=Decimal("19.99"), position=0, is_active=False)
 
@@ -48,8 +50,14 @@ def test_packages_lists_the_active_ones_in_display_order(client_for, alice):
 
     assert response.status_code == 200
     assert response.json() == [
-        {"id": small.pk, "coins": 100, "price": "4.99", "currency": "USD"},
-        {"id": big.pk, "coins": 1000, "price": "39.90", "currency": "EUR"},
+        {"id": small.pk, "coins": 100, "price": "4.99", "currency": "USD", "product_id": ""},
+        {
+            "id": big.pk,
+            "coins": 1000,
+            "price": "39.90",
+            "currency": "EUR",
+            "product_id": "coins_1000",
+        },
     ]
 
 

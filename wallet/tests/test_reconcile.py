@@ -53,7 +53,7 @@ def test_a_healthy_ledger_reconciles(ledger):
     assert "Sum of all entries: 0; sum of all balances: 0" in output
     report = ledger_check()
     assert report.ok
-    assert (report.wallets, report.transactions, report.entries) == (82, 3, 6)
+    assert (report.wallets, report.transactions, report.entries) == (98, 3, 6)
     # A task's result must be JSON.
     assert json.loads(json.dumps(report.as_dict()))["ok"] is True
 

@@ -69,7 +69,10 @@ class Command(BaseCommand):
                 )
             for position, (coins, price) in enumerate(PACKAGES):
                 CoinPackage.objects.get_or_create(
-                    coins=coins, currency="USD", defaults={"price": price, "position": position}
+                    coins=coins,
+                    currency="USD",
+                    # The product the demo apps would buy in the App Store and Google Play.
+                    defaults={"price": price, "position": position, "product_id": f"coins_{coins}"},
                 )
         made = sum(created_users)
         self.stdout.write(f"Demo data ready ({made} user(s) created). Demo logins:")
