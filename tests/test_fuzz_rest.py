@@ -260,7 +260,8 @@ BAD_BODIES: list[tuple[str, bytes, str, str]] = [
 # The webhook reads the raw body whatever its type (the provider's signature covers the
 # bytes): a body of another type is a bad signature like any other.
 RAW_BODY_CODES = {
-    "POST /api/v1/payments/webhook/{provider}": {"unsupported_media_type": "validation_error"}
+    "POST /api/v1/payments/webhook/{provider}": {"unsupported_media_type": "validation_error"},
+    "POST /api/v1/payouts/webhook/stripe": {"unsupported_media_type": "validation_error"},
 }
 
 

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from wallet.ledger import api as ledger_api
+from wallet.payouts import api as payouts_api
 from wallet.purchases import api as purchases_api
 from wallet.withdrawals import api as withdrawals_api
 
@@ -29,4 +30,13 @@ urlpatterns = [
         name="payment-webhook",
     ),
     path("withdrawals", withdrawals_api.WithdrawalsApi.as_view(), name="withdrawals"),
+    path(
+        "payouts/onboarding", payouts_api.PayoutOnboardingApi.as_view(), name="payouts-onboarding"
+    ),
+    path("payouts/account", payouts_api.PayoutAccountApi.as_view(), name="payouts-account"),
+    path(
+        "payouts/webhook/stripe",
+        payouts_api.PayoutWebhookApi.as_view(),
+        name="payouts-webhook-stripe",
+    ),
 ]

@@ -40,6 +40,8 @@ def as_listed(withdrawal: Withdrawal) -> dict[str, Any]:
         "failed_at": iso(withdrawal.failed_at),
         "refunded_at": iso(withdrawal.refunded_at),
         "refund_reason": withdrawal.refund_reason,
+        "amount": None if withdrawal.amount is None else f"{withdrawal.amount:.2f}",
+        "currency": withdrawal.currency,
     }
 
 

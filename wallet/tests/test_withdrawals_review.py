@@ -287,7 +287,11 @@ def test_a_retry_after_a_crash_finds_the_payout_already_made(approved, sandbox_r
     Withdrawal.objects.filter(pk=approved.pk).update(payout_attempts=1)
     first_ref = SandboxPayoutProvider().send(
         PayoutRequest(
-            idempotency_key=f"withdrawal-{approved.pk}", user_id=approved.user_id, coins=1000
+            idempotency_key=f"withdrawal-{approved.pk}",
+            user_id=approved.user_id,
+            coins=1000,
+            amount=approved.amount,
+            currency=approved.currency,
         )
     )
 

@@ -21,4 +21,7 @@ def withdrawal_data(withdrawal: Withdrawal) -> dict[str, Any]:
         "failed_at": iso_timestamp(withdrawal.failed_at),
         "refunded_at": iso_timestamp(withdrawal.refunded_at),
         "refund_reason": withdrawal.refund_reason,
+        # A decimal string with two places, as the serializer renders it.
+        "amount": None if withdrawal.amount is None else f"{withdrawal.amount:.2f}",
+        "currency": withdrawal.currency,
     }

@@ -7,7 +7,8 @@ adapter must pass that key to its provider (which then pays at most once per key
 `PayoutFailed` whenever it cannot confirm that the payout went out.
 
 `sandbox` is the built-in stand-in for development and tests: it pays instantly, and tests
-make it fail with `sandbox_payouts_failing()`.
+make it fail with `sandbox_payouts_failing()`. `stripe` pays with a Stripe Connect Transfer to
+the host's connected account (wallet.payouts).
 """
 
 import hashlib
@@ -15,10 +16,15 @@ from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import ClassVar, Protocol
 
+import stripe
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+
+from wallet.payouts.rates import minor_units, payout_currency
+from wallet.stripe_api import stripe_client
 
 
 @dataclass(frozen=True)
@@ -27,8 +33,14 @@ class PayoutRequest:
     idempotency_key: str
     # Whom to pay: the adapter maps the host to her payout destination at the provider.
     user_id: int
-    # What to pay, in coins; the adapter converts to money at the hosts' payout rate.
+    # What to pay, in coins, and what they are worth (fixed when the withdrawal was approved).
     coins: int
+    amount: Decimal
+    currency: str
+    # The host's account at the provider (Stripe: acct_...); "" when she has none.
+    destination: str = ""
+    # Ours, for the provider's records and its events about this payout.
+    withdrawal_id: int = 0
 
 
 class PayoutFailed(Exception):
@@ -74,15 +86,68 @@ def sandbox_payouts_failing(message: str = "sandbox: payout declined") -> Iterat
         SandboxPayoutProvider.failure = None
 
 
-PROVIDERS: dict[str, PayoutProvider] = {"sandbox": SandboxPayoutProvider()}
+class StripePayoutProvider:
+    """A Stripe Connect Transfer from the platform's balance to the host's connected account,
+    under the withdrawal's idempotency key: Stripe answers a repeat of the same request with
+    the transfer it already made. Stripe forgets keys after 24 hours, and staff may retry a
+    failed payout later than that, so the transfer also carries the key as its
+    `transfer_group`, and an earlier transfer of the group is found before a new one is made.
+    Stripe then pays it out to her bank on the account's schedule; a reversal or a failed
+    payout comes back as an event (wallet.payouts)."""
+
+    name = "stripe"
+
+    def check(self) -> None:
+        """Raise ImproperlyConfigured, naming the setting, when one it needs is missing."""
+        if not settings.STRIPE_SECRET_KEY:
+            raise ImproperlyConfigured("PAYOUT_PROVIDER=stripe needs STRIPE_SECRET_KEY.")
+        if not settings.STRIPE_CONNECT_WEBHOOK_SECRET:
+            raise ImproperlyConfigured(
+                "PAYOUT_PROVIDER=stripe needs STRIPE_CONNECT_WEBHOOK_SECRET: without Connect's "
+                "events no host's payouts are ever enabled."
+            )
+        payout_currency("")  # the rates are readable and the default currency has one
+
+    def send(self, payout: PayoutRequest) -> str:
+        if not payout.destination:
+            raise PayoutFailed("The host has no Stripe payout account.")
+        transfers = stripe_client().v1.transfers
+        try:
+            earlier = transfers.list(params={"transfer_group": payout.idempotency_key, "limit": 1})
+            if earlier.data:
+                return str(earlier.data[0].id)
+            transfer = transfers.create(
+                params={
+                    "amount": minor_units(amount=payout.amount, currency=payout.currency),
+                    "currency": payout.currency.lower(),
+                    "destination": payout.destination,
+                    "transfer_group": payout.idempotency_key,
+                    "metadata": {"withdrawal_id": str(payout.withdrawal_id)},
+                },
+                options={"idempotency_key": payout.idempotency_key},
+            )
+        except stripe.StripeError as error:
+            # Declined, refused or unreachable: not confirmed; the sweep retries the same key.
+            raise PayoutFailed(f"Stripe: {error.user_message or error}") from error
+        return str(transfer.id)
+
+
+PROVIDERS: dict[str, PayoutProvider] = {
+    "sandbox": SandboxPayoutProvider(),
+    "stripe": StripePayoutProvider(),
+}
 
 
 def payout_provider() -> PayoutProvider:
-    """The provider `PAYOUT_PROVIDER` names."""
+    """The provider `PAYOUT_PROVIDER` names, its settings checked (ImproperlyConfigured)."""
     try:
-        return PROVIDERS[settings.PAYOUT_PROVIDER]
+        provider = PROVIDERS[settings.PAYOUT_PROVIDER]
     except KeyError:
         raise ImproperlyConfigured(
             f"PAYOUT_PROVIDER={settings.PAYOUT_PROVIDER!r}: known providers are "
             f"{', '.join(sorted(PROVIDERS))}"
         ) from None
+    if isinstance(provider, StripePayoutProvider):
+        # Named at start-up (wallet.providers_check) rather than at the first payout.
+        provider.check()
+    return provider

@@ -45,8 +45,9 @@ class WithdrawalSerializer(serializers.ModelSerializer[Withdrawal]):
         read_only=True,
         help_text="`pending` -> `approved` -> `paid`, or `pending` -> `rejected` (the coins "
         "come back as a `withdrawal_refund`), or `approved` -> `failed` (the payout could not "
-        "be made) -> `refunded` (the coins come back as a `withdrawal_refund`); staff may "
-        "also send a `failed` one back to `approved`.",
+        "be made, or the payment provider sent the money back) -> `refunded` (the coins come "
+        "back as a `withdrawal_refund`); staff may also send a `failed` one back to "
+        "`approved`. A `paid` one becomes `refunded` when the provider returns its money.",
     )
     reviewed_at = serializers.DateTimeField(
         read_only=True,
@@ -65,10 +66,23 @@ class WithdrawalSerializer(serializers.ModelSerializer[Withdrawal]):
         help_text="When the payout gave up (`failed`, or `refunded` after failing).",
     )
     refunded_at = serializers.DateTimeField(
-        read_only=True, allow_null=True, help_text="When staff returned the coins of a failed one."
+        read_only=True,
+        allow_null=True,
+        help_text="When the coins of a failed payout came back (staff, or the provider).",
     )
     refund_reason = serializers.CharField(
         read_only=True, help_text="Why the coins came back; empty unless `refunded`."
+    )
+    amount = serializers.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        read_only=True,
+        allow_null=True,
+        help_text='The money the coins pay, a decimal string (e.g. "5.00"), fixed when '
+        "approved; null before.",
+    )
+    currency = serializers.CharField(
+        read_only=True, help_text="ISO 4217 code of `amount`; empty before approval."
     )
 
     class Meta:
@@ -84,5 +98,7 @@ class WithdrawalSerializer(serializers.ModelSerializer[Withdrawal]):
             "failed_at",
             "refunded_at",
             "refund_reason",
+            "amount",
+            "currency",
         ]
         read_only_fields = fields

@@ -1,13 +1,16 @@
 """Withdrawals: hosts cashing out coins (API.md, Wallet; docs/withdrawals.md).
 
 `pending -> approved -> paid`, or `pending -> rejected`, or `approved -> failed -> refunded`
-(the payout gave up; staff may also send a failed one back to `approved`). The coins leave
-the host's balance the moment she asks, into a withdrawal-hold shard, so they can't be spent
-while staff decide; a rejection or a refund returns them from there, a payout moves them on
-to the payouts wallet once the payout provider has confirmed the money went out. Every
-movement is a `wallet_transfer` keyed by withdrawal and step
-(`withdrawal:<id>:hold|refund|payout`; the hold by the client's Idempotency-Key when it sent
-one), so none happens twice: a withdrawal is rejected or refunded, never both.
+(the payout gave up; staff may also send a failed one back to `approved`), or
+`paid -> failed -> refunded` at once when the payout provider reports that the money came
+back (a reversed transfer, a payout the host's bank refused: `withdrawal_payout_returned`).
+The coins leave the host's balance the moment she asks, into a withdrawal-hold shard, so
+they can't be spent while staff decide; a rejection or a refund returns them from there, a
+payout moves them on to the payouts wallet once the payout provider has confirmed the money
+went out (and a returned payout back from there). Every movement is a `wallet_transfer`
+keyed by withdrawal and step (`withdrawal:<id>:hold|refund|payout`; the hold by the
+client's Idempotency-Key when it sent one), so none happens twice: a withdrawal is rejected
+or refunded, never both.
 
 Review: a request waits WITHDRAWAL_COOLING_OFF_HOURS before anyone may approve it; then beat
 (`withdrawals_auto_review`) approves it within the limits or leaves it for staff, saying why
@@ -24,6 +27,7 @@ only gets that far when the host has no open withdrawal.
 
 import logging
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -39,6 +43,7 @@ from videochat.errors import (
     IdempotencyMismatch,
     InsufficientFunds,
     NotFound,
+    PayoutsNotEnabled,
     PermissionDenied,
     ValidationFailed,
 )
@@ -54,6 +59,9 @@ from wallet.ledger.services import (
     wallet_ensure,
     wallet_transfer,
 )
+from wallet.payouts.models import PayoutAccount
+from wallet.payouts.rates import coins_value, payout_currency
+from wallet.payouts.services import payout_account_status, payout_destination
 from wallet.withdrawals.models import Withdrawal
 from wallet.withdrawals.payloads import withdrawal_data
 from wallet.withdrawals.providers import PayoutRequest, payout_provider
@@ -80,13 +88,15 @@ def withdrawal_request(*, user: User, coins: int, idempotency_key: str | None = 
     """A host asks to cash out `coins`: they move to a hold at once, in the transaction that
     creates the withdrawal, `pending` until beat or staff review it. With a client
     `idempotency_key`, the same key and amount return the first withdrawal again.
-    Raises PermissionDenied (not a host), HostNotVerified, ValidationFailed (amount out of bounds),
+    Raises PermissionDenied (not a host), HostNotVerified, PayoutsNotEnabled (Stripe pays out
+    and her payout account is not enabled), ValidationFailed (amount out of bounds),
     AccountRestricted (she owes coins of a reversed purchase), InsufficientFunds, Conflict
     (another withdrawal is open), IdempotencyMismatch."""
     if not user.is_host:
         raise PermissionDenied("Only hosts can withdraw coins.")
     if not user.is_verified_host:
         raise HostNotVerified("Staff have not verified this host yet: no withdrawals before.")
+    _check_payouts_enabled(user)
     # The client's key names the hold transaction, so a repeat finds the first request.
     client_hold_key = (
         f"withdrawal:user:{user.pk}:request:{idempotency_key}" if idempotency_key else None
@@ -110,6 +120,19 @@ def withdrawal_request(*, user: User, coins: int, idempotency_key: str | None = 
         if isinstance(error, IdempotencyMismatch):
             raise
         raise _already_open(user) from error
+
+
+def _check_payouts_enabled(user: User) -> None:
+    """With Stripe paying out, only to a connected account Stripe enabled (the sandbox pays
+    anyone)."""
+    if settings.PAYOUT_PROVIDER != "stripe":
+        return
+    status = payout_account_status(user=user)
+    if status != PayoutAccount.Status.ENABLED:
+        raise PayoutsNotEnabled(
+            "Finish setting up payouts first (POST /payouts/onboarding).",
+            details={"payout_account": status},
+        )
 
 
 def _request_replayed(*, hold_key: str, coins: int) -> Withdrawal | None:
@@ -241,7 +264,17 @@ def withdrawal_auto_review(*, withdrawal_id: int, now: datetime) -> Withdrawal:
                 f"within the host's {settings.WITHDRAWAL_AUTO_APPROVE_DAILY_MAX_COINS} a day, "
                 "host in good standing."
             )
-            withdrawal.save(update_fields=["status", "auto_approved", "reviewed_at", "review_note"])
+            _price(withdrawal)
+            withdrawal.save(
+                update_fields=[
+                    "status",
+                    "auto_approved",
+                    "reviewed_at",
+                    "review_note",
+                    "amount",
+                    "currency",
+                ]
+            )
             action = "withdrawal.auto_approve"
             _announce(withdrawal)
         else:
@@ -320,7 +353,10 @@ def withdrawal_approve(*, withdrawal_id: int, staff: User) -> Withdrawal:
         withdrawal.status = Withdrawal.Status.APPROVED
         withdrawal.reviewed_by = staff
         withdrawal.reviewed_at = now
-        withdrawal.save(update_fields=["status", "reviewed_by", "reviewed_at"])
+        _price(withdrawal)
+        withdrawal.save(
+            update_fields=["status", "reviewed_by", "reviewed_at", "amount", "currency"]
+        )
         # The second approval of two names the first in its entry.
         first = (
             {"first_approved_by": withdrawal.first_approved_by}
@@ -337,6 +373,18 @@ def withdrawal_approve(*, withdrawal_id: int, staff: User) -> Withdrawal:
         )
         _announce(withdrawal)
     return withdrawal
+
+
+def _price(withdrawal: Withdrawal) -> Decimal:
+    """Fix what the approved withdrawal pays (`amount`, `currency`; not saved): its coins at
+    PAYOUT_COIN_RATES, in the host's payout currency when there is a rate for it. Once: a
+    retried payout pays the same."""
+    if withdrawal.amount is not None:
+        return withdrawal.amount
+    account = payout_destination(user_id=withdrawal.user_id)
+    withdrawal.currency = payout_currency(account.currency if account else "")
+    withdrawal.amount = coins_value(coins=withdrawal.coins, currency=withdrawal.currency)
+    return withdrawal.amount
 
 
 def _needs_two_approvals(withdrawal: Withdrawal) -> bool:
@@ -403,6 +451,45 @@ def withdrawal_refund(*, withdrawal_id: int, staff: User, reason: str) -> Withdr
         )
         _audit(withdrawal, staff, "withdrawal.refund", Withdrawal.Status.FAILED, reason=reason)
     return withdrawal
+
+
+def withdrawal_payout_returned(*, withdrawal_id: int, reason: str) -> bool:
+    """The payout provider reports that the money of this withdrawal's payout did not reach
+    the host or came back to the platform (Stripe: the transfer was reversed, or the host's
+    payout was reversed and its transfer with it): the withdrawal becomes `failed` and at
+    once `refunded`, and its coins go back to her (from the payouts wallet when it was
+    `paid`, from the hold when the report overtook the sweep or it had failed already).
+    Under the row lock and the refund's ledger key, so duplicate reports refund once.
+    Returns whether this call refunded it; a pending, rejected or refunded one is left as
+    it is. Audited with no actor (the provider)."""
+    returnable = (Withdrawal.Status.APPROVED, Withdrawal.Status.PAID, Withdrawal.Status.FAILED)
+    with transaction.atomic():
+        withdrawal = _locked(withdrawal_id)
+        was = withdrawal.status
+        if was not in returnable:
+            return False
+        now = timezone.now()
+        withdrawal.payout_error = reason[:300]
+        withdrawal.failed_at = withdrawal.failed_at or now
+        _give_back(
+            withdrawal,
+            Withdrawal.Status.REFUNDED,
+            paid_out=was == Withdrawal.Status.PAID,
+            payout_error=withdrawal.payout_error,
+            failed_at=withdrawal.failed_at,
+            refunded_at=now,
+            refund_reason=_clean_reason(f"The payout came back: {reason}"[:REASON_MAX]),
+        )
+        audit_record(
+            actor=None,
+            action="withdrawal.payout_returned",
+            target=withdrawal,
+            before={"status": was},
+            after={"status": withdrawal.status},
+            reason=withdrawal.refund_reason,
+        )
+    logger.warning("Payout of withdrawal %s came back (%s): refunded", withdrawal_id, reason)
+    return True
 
 
 def withdrawal_payout_retry(*, withdrawal_id: int, staff: User) -> Withdrawal:
@@ -498,29 +585,38 @@ def _check_pending(withdrawal: Withdrawal) -> None:
         )
 
 
-def _give_back(withdrawal: Withdrawal, status: str, **decision: Any) -> None:
+def _give_back(
+    withdrawal: Withdrawal, status: str, *, paid_out: bool = False, **decision: Any
+) -> None:
     """Close a locked withdrawal as `status` (rejected or refunded) with who decided, when
-    and why (`decision`: model fields), return its held coins, and tell the host."""
+    and why (`decision`: model fields), return its coins (`_return_held_coins`), and tell the
+    host."""
     withdrawal.status = status
     for field, value in decision.items():
         setattr(withdrawal, field, value)
-    withdrawal.settlement = _return_held_coins(withdrawal)
+    withdrawal.settlement = _return_held_coins(withdrawal, paid_out=paid_out)
     withdrawal.save(update_fields=["status", *decision, "settlement"])
     _announce(withdrawal)
 
 
-def _return_held_coins(withdrawal: Withdrawal) -> Transaction:
-    """Move a locked withdrawal's held coins back to its host (`withdrawal_refund`). One key
-    per withdrawal, whether it was rejected or its payout failed: the ledger moves them at
-    most once."""
+def _return_held_coins(withdrawal: Withdrawal, *, paid_out: bool = False) -> Transaction:
+    """Move a locked withdrawal's coins back to its host (`withdrawal_refund`): from the hold,
+    or (`paid_out`: the provider reports the money came back) from the payouts wallet shard
+    its payout moved them to. One key per withdrawal, whether it was rejected, its payout
+    failed or came back: the ledger moves them at most once."""
     key = f"withdrawal:{withdrawal.pk}:refund"
+    source = (
+        system_wallet_id(kind=WalletKind.PAYOUTS, key=f"withdrawal:{withdrawal.pk}:payout")
+        if paid_out
+        else withdrawal.hold_wallet_id
+    )
     refund = wallet_transfer(
         kind=TransactionKind.WITHDRAWAL_REFUND,
         idempotency_key=key,
         reference=f"withdrawal:{withdrawal.pk}",
         metadata={"withdrawal_id": withdrawal.pk},
         legs=[
-            Leg(withdrawal.hold_wallet_id, -withdrawal.coins, EntryType.WITHDRAWAL_REFUND),
+            Leg(source, -withdrawal.coins, EntryType.WITHDRAWAL_REFUND),
             Leg(
                 wallet_ensure(user_id=withdrawal.user_id),
                 withdrawal.coins,
@@ -571,13 +667,8 @@ def withdrawal_pay(*, withdrawal_id: int) -> Withdrawal | None:
     withdrawal = _payout_claim(withdrawal_id)
     if withdrawal is None:
         return None
-    payout = PayoutRequest(
-        idempotency_key=f"withdrawal-{withdrawal.pk}",
-        user_id=withdrawal.user_id,
-        coins=withdrawal.coins,
-    )
     try:
-        payout_ref = payout_provider().send(payout)
+        payout_ref = payout_provider().send(_payout_request(withdrawal))
     except Exception as error:
         # Whatever went wrong (a decline, a timeout, an adapter bug), the payout is not
         # confirmed: keep the error for staff and let the next sweep try the same key.
@@ -589,6 +680,24 @@ def withdrawal_pay(*, withdrawal_id: int) -> Withdrawal | None:
         )
         return _payout_failed(withdrawal, error)
     return _payout_settle(withdrawal_id=withdrawal.pk, payout_ref=payout_ref)
+
+
+def _payout_request(withdrawal: Withdrawal) -> PayoutRequest:
+    if withdrawal.amount is None:
+        # Approved before withdrawals were priced at approval: priced now, once (this
+        # worker holds the attempt).
+        _price(withdrawal)
+        withdrawal.save(update_fields=["amount", "currency"])
+    account = payout_destination(user_id=withdrawal.user_id)
+    return PayoutRequest(
+        idempotency_key=f"withdrawal-{withdrawal.pk}",
+        user_id=withdrawal.user_id,
+        coins=withdrawal.coins,
+        amount=_price(withdrawal),
+        currency=withdrawal.currency,
+        destination=account.account_id if account else "",
+        withdrawal_id=withdrawal.pk,
+    )
 
 
 def _payout_claim(withdrawal_id: int) -> Withdrawal | None:
