@@ -2,9 +2,10 @@
 
 from typing import TYPE_CHECKING, cast
 
+from django.conf import settings
 from rest_framework.request import Request
 
-from videochat.errors import ValidationFailed
+from videochat.errors import PayloadTooLarge, ValidationFailed
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -29,3 +30,17 @@ def idempotency_key(request: Request) -> str:
             details={"Idempotency-Key": [f"At most {IDEMPOTENCY_KEY_MAX_LENGTH} characters."]},
         )
     return key
+
+
+def raw_body(request: Request) -> bytes:
+    """The body exactly as sent, for webhooks whose signature covers it: read from the
+    stream, never through DRF's parsers, and capped like every other body
+    (API_MAX_BODY_BYTES: 413 `payload_too_large` above)."""
+    stream = request.stream
+    if stream is None:
+        return b""
+    limit = settings.API_MAX_BODY_BYTES
+    raw = stream.read(limit + 1)
+    if len(raw) > limit:
+        raise PayloadTooLarge(f"Request body is larger than {limit} bytes.")
+    return raw

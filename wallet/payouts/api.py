@@ -10,7 +10,7 @@ from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
 from videochat.openapi import ErrorSerializer, error_responses
-from videochat.views import caller
+from videochat.views import caller, raw_body
 from wallet.payouts.serializers import (
     PayoutAccountSerializer,
     PayoutOnboardingSerializer,
@@ -18,7 +18,6 @@ from wallet.payouts.serializers import (
 )
 from wallet.payouts.services import payout_account_onboard, payout_account_status
 from wallet.payouts.webhooks import connect_webhook_receive
-from wallet.purchases.api import _raw_body
 
 _UNAVAILABLE = OpenApiResponse(
     ErrorSerializer, description="`service_unavailable`: Stripe cannot be reached; try later."
@@ -89,7 +88,7 @@ class PayoutWebhookApi(APIView):
     )
     def post(self, request: Request) -> Response:
         event = connect_webhook_receive(
-            raw_body=_raw_body(request),
+            raw_body=raw_body(request),
             headers=request.headers,
             client=BaseThrottle().get_ident(request),
         )

@@ -26,12 +26,12 @@ import stripe
 from django.conf import settings
 from django.db import transaction
 
-from videochat.errors import ServiceUnavailable, ValidationFailed
+from videochat.errors import ServiceUnavailable
 from wallet.payouts.models import PayoutAccount
 from wallet.payouts.services import STRIPE, payout_account_updated
 from wallet.purchases.models import PaymentEvent
 from wallet.purchases.providers import BadSignature, MalformedWebhook, PaymentProvider, WebhookEvent
-from wallet.purchases.services import _record, _refused
+from wallet.purchases.services import payment_event_record, payment_webhook_verified
 from wallet.stripe_api import stripe_client
 from wallet.withdrawals.models import Withdrawal
 from wallet.withdrawals.services import withdrawal_payout_returned
@@ -50,6 +50,7 @@ class StripeConnectEvents(PaymentProvider):
     provider one can buy through (it has no checkout and is never in PAYMENT_PROVIDERS)."""
 
     name = "stripe_connect"
+    signature_field = "Stripe-Signature"
 
     def parse_webhook(self, raw_body: bytes, headers: Mapping[str, str]) -> WebhookEvent:
         """Verify `Stripe-Signature` with Stripe's scheme and tolerance against any secret of
@@ -101,20 +102,7 @@ def connect_webhook_receive(
     Stripe could not be asked about the account or what a failed payout carried (Stripe
     delivers the event again; nothing was recorded or changed)."""
     sender = StripeConnectEvents()
-    try:
-        event = sender.parse_webhook(raw_body, headers)
-    except BadSignature as error:
-        _refused(sender, raw_body, Outcome.BAD_SIGNATURE, client)
-        logger.warning("Stripe Connect webhook refused: %s", error)
-        raise ValidationFailed(
-            "The webhook signature is not valid.", details={"Stripe-Signature": [str(error)]}
-        ) from error
-    except MalformedWebhook as error:
-        _refused(sender, raw_body, Outcome.MALFORMED, client)
-        logger.warning("Malformed Stripe Connect webhook: %s", error)
-        raise ValidationFailed(
-            "The webhook body is not a valid event.", details={"body": [str(error)]}
-        ) from error
+    event = payment_webhook_verified(sender, raw_body=raw_body, headers=headers, client=client)
     obj: dict[str, Any] = event.metadata["object"]
     # Stripe calls only outside the database transaction.
     returned = _payout_transfers_reversed(event) if event.type == PAYOUT_FAILED else []
@@ -136,7 +124,7 @@ def connect_webhook_receive(
             outcome = _withdrawals_returned(returned, _failure(obj))
         else:
             outcome = Outcome.IGNORED
-        return _record(sender, raw_body, outcome, event=event)
+        return payment_event_record(sender, raw_body, outcome, event=event)
 
 
 def _account_now(account_id: str) -> stripe.Account | None:

@@ -1,7 +1,6 @@
 """Buying coins (API.md, Wallet): the package catalog, starting a purchase, and the payment
 providers' webhook. Views validate, call one service, serialize."""
 
-from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
@@ -12,9 +11,8 @@ from rest_framework.serializers import Serializer
 from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
-from videochat.errors import PayloadTooLarge
 from videochat.openapi import error_responses
-from videochat.views import caller, idempotency_key
+from videochat.views import caller, idempotency_key, raw_body
 from wallet.purchases.models import CoinPackage
 from wallet.purchases.serializers import (
     AppStorePurchaseSerializer,
@@ -136,19 +134,6 @@ class GooglePlayPurchaseApi(_StorePurchaseApi):
         return super().post(request)
 
 
-def _raw_body(request: Request) -> bytes:
-    """The body exactly as sent, which the signature covers: read from the stream, never
-    through DRF's parsers, and capped like every other body (API_MAX_BODY_BYTES)."""
-    stream = request.stream
-    if stream is None:
-        return b""
-    limit = settings.API_MAX_BODY_BYTES
-    raw = stream.read(limit + 1)
-    if len(raw) > limit:
-        raise PayloadTooLarge(f"Request body is larger than {limit} bytes.")
-    return raw
-
-
 class PaymentWebhookApi(APIView):
     # Called by the provider, not a user: no token, and DRF views are CSRF-exempt without
     # session authentication. The signature is the authentication.
@@ -199,7 +184,7 @@ class PaymentWebhookApi(APIView):
     def post(self, request: Request, provider: str) -> Response:
         event = payment_webhook_receive(
             provider_name=provider,
-            raw_body=_raw_body(request),
+            raw_body=raw_body(request),
             headers=request.headers,
             # DRF's client address: the peer, or the hop NUM_PROXIES back in X-Forwarded-For.
             client=BaseThrottle().get_ident(request),

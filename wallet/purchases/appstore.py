@@ -75,6 +75,7 @@ _UNREADABLE = (BaseValidationError, ValueError, TypeError, KeyError, AttributeEr
 
 class AppStoreProvider(StoreProvider):
     name = "appstore"
+    signature_field = "signedPayload"
 
     def __init__(self) -> None:
         bundle_id: str = settings.APPSTORE_BUNDLE_ID or ""

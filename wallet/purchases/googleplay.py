@@ -90,6 +90,7 @@ _ORDER_ID_MAX = 100  # Purchase.provider_ref
 
 class GooglePlayProvider(StoreProvider):
     name = "googleplay"
+    signature_field = "Authorization"
 
     def __init__(self) -> None:
         package = settings.GOOGLEPLAY_PACKAGE_NAME

@@ -103,6 +103,9 @@ class StoreTransaction:
 
 class PaymentProvider(ABC):
     name: ClassVar[str]
+    # Where the delivery's proof of origin travels: the key under which a refused
+    # delivery's 400 says what was wrong.
+    signature_field: ClassVar[str] = "signature"
 
     def create_checkout(self, purchase: Purchase) -> dict[str, Any]:
         """What the client needs to pay `purchase` at the provider (JSON-able). Called once
@@ -141,6 +144,7 @@ class SandboxProvider(PaymentProvider):
     whoever holds PAYMENTS_SANDBOX_SECRET can confirm it with a signed webhook."""
 
     name = "sandbox"
+    signature_field = "X-Signature"
 
     def __init__(self) -> None:
         secret = settings.PAYMENTS_SANDBOX_SECRET

@@ -262,20 +262,7 @@ def payment_webhook_receive(
         provider = _provider(provider_name)
     except UnknownProvider as exc:
         raise NotFound(f"No payment provider is called {provider_name!r}.") from exc
-    try:
-        event = provider.parse_webhook(raw_body, headers)
-    except BadSignature as exc:
-        _refused(provider, raw_body, Outcome.BAD_SIGNATURE, client)
-        logger.warning("Payment webhook from %s refused: %s", provider.name, exc)
-        raise ValidationFailed(
-            "The webhook signature is not valid.", details={"X-Signature": [str(exc)]}
-        ) from exc
-    except MalformedWebhook as exc:
-        _refused(provider, raw_body, Outcome.MALFORMED, client)
-        logger.warning("Malformed payment webhook from %s: %s", provider.name, exc)
-        raise ValidationFailed(
-            "The webhook body is not a valid event.", details={"body": [str(exc)]}
-        ) from exc
+    event = payment_webhook_verified(provider, raw_body=raw_body, headers=headers, client=client)
     with transaction.atomic():
         purchase = _purchase_of_event(provider, event)
         if event.type not in (PAYMENT_SUCCEEDED, PAYMENT_FAILED, PAYMENT_REVERSED):
@@ -296,7 +283,31 @@ def payment_webhook_receive(
             outcome = _payment_reversed(provider, purchase, event)
         # In the same transaction as the change it describes: a "credited" event exists
         # exactly when the coins moved.
-        return _record(provider, raw_body, outcome, event=event, purchase=purchase)
+        return payment_event_record(provider, raw_body, outcome, event=event, purchase=purchase)
+
+
+def payment_webhook_verified(
+    provider: PaymentProvider, *, raw_body: bytes, headers: Mapping[str, str], client: str
+) -> WebhookEvent:
+    """The provider's verified event of one delivery. A delivery that fails verification is
+    counted against `client` (RateLimited over PAYMENT_WEBHOOK_REFUSED_RATE: then neither
+    recorded nor logged), recorded once per distinct body, logged, and raised as
+    ValidationFailed; nothing else changes. For every webhook of an outside provider."""
+    try:
+        return provider.parse_webhook(raw_body, headers)
+    except BadSignature as exc:
+        _refused(provider, raw_body, Outcome.BAD_SIGNATURE, client)
+        logger.warning("Webhook from %s refused: %s", provider.name, exc)
+        raise ValidationFailed(
+            "The webhook signature is not valid.",
+            details={provider.signature_field: [str(exc)]},
+        ) from exc
+    except MalformedWebhook as exc:
+        _refused(provider, raw_body, Outcome.MALFORMED, client)
+        logger.warning("Malformed webhook from %s: %s", provider.name, exc)
+        raise ValidationFailed(
+            "The webhook body is not a valid event.", details={"body": [str(exc)]}
+        ) from exc
 
 
 def _purchase_of_event(provider: PaymentProvider, event: WebhookEvent) -> Purchase | None:
@@ -429,7 +440,7 @@ def _refused(
     PaymentEvent.objects.bulk_create([_event(provider, raw_body, outcome)], ignore_conflicts=True)
 
 
-def _record(
+def payment_event_record(
     provider: PaymentProvider,
     raw_body: bytes,
     outcome: PaymentEvent.Outcome,
@@ -437,6 +448,8 @@ def _record(
     event: WebhookEvent | None = None,
     purchase: Purchase | None = None,
 ) -> PaymentEvent:
+    """Keep one verified delivery and what it did (`outcome`), in the transaction of the
+    change it describes."""
     recorded = _event(provider, raw_body, outcome, event=event, purchase=purchase)
     recorded.save()
     return recorded

@@ -70,6 +70,7 @@ class StripeProvider(PaymentProvider):
     script in our pages), and Stripe confirms the payment with a signed webhook."""
 
     name = "stripe"
+    signature_field = "Stripe-Signature"
 
     def __init__(self) -> None:
         self._client = stripe_client()  # ImproperlyConfigured without STRIPE_SECRET_KEY

@@ -438,7 +438,7 @@ def test_a_delivery_older_than_the_tolerance_is_refused(settings, alice, purchas
     body = stripe_event("checkout.session.completed", checkout_session(purchase))
     old = int(time.time()) - settings.STRIPE_WEBHOOK_TOLERANCE_SECONDS - 10
 
-    assert_refused(_signed(body, timestamp=old), alice, purchase, "X-Signature")
+    assert_refused(_signed(body, timestamp=old), alice, purchase, "Stripe-Signature")
     assert outcomes() == ["bad_signature"]
 
 
@@ -472,7 +472,7 @@ def test_a_bad_signature_is_refused_and_changes_nothing(alice, purchase, headers
 
     response = deliver((STRIPE_WEBHOOK, body, headers(body)))
 
-    assert_refused(response, alice, purchase, "X-Signature")
+    assert_refused(response, alice, purchase, "Stripe-Signature")
     assert outcomes() == ["bad_signature"]
     assert "refused" in caplog.text
 
@@ -500,7 +500,7 @@ def test_a_signed_delivery_that_is_not_a_stripe_event_is_refused(alice, purchase
 
 def test_a_body_that_is_not_utf8_is_refused_even_signed(alice, purchase):
     # Stripe signs the UTF-8 text of its JSON: these bytes are not something it sent.
-    assert_refused(_signed(b'{"type": "\xe9"}'), alice, purchase, "X-Signature")
+    assert_refused(_signed(b'{"type": "\xe9"}'), alice, purchase, "Stripe-Signature")
 
 
 # --- refunds and disputes take coins back --------------------------------------------------
