@@ -39,6 +39,7 @@ ROLES: dict[str, frozenset[str]] = {
             "wallet.view_entry",
             "wallet.view_purchase",
             "wallet.view_paymentevent",
+            "wallet.view_payoutaccount",
             "wallet.view_coinpackage",
             "gifts.view_gift",
             "gifts.view_giftsend",

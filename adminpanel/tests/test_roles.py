@@ -69,6 +69,7 @@ FINANCE_PAGES = {
     "wallet.entry",
     "wallet.purchase",
     "wallet.paymentevent",
+    "wallet.payoutaccount",
     "wallet.coinpackage",
     "gifts.gift",
     "gifts.giftsend",

@@ -6,7 +6,9 @@ import time
 
 import pytest
 
-from tests.helpers import assert_error
+from adminpanel.roles import FINANCE, SUPPORT
+from tests.factories import StaffFactory
+from tests.helpers import assert_error, logged_in
 from tests.stripe_standin import (
     STRIPE_CONNECT_WEBHOOK_TEST_SECRET,
     stripe_api,  # noqa: F401
@@ -216,3 +218,23 @@ def test_the_platform_endpoints_secret_is_accepted_beside_the_connect_one(
         client.post(path, body, content_type="application/json", headers=headers).status_code == 200
     )
     assert client.get(ACCOUNT).json() == {"status": "enabled"}
+
+
+def test_finance_sees_payout_accounts_in_the_admin_and_nobody_edits_them(connect, hana, client_for):
+    client_for(hana).post(ONBOARDING)
+    account = PayoutAccount.objects.get(user=hana)
+    finance = logged_in(StaffFactory.create(roles=[FINANCE]))
+
+    listed = finance.get("/admin/wallet/payoutaccount/")
+    assert listed.status_code == 200
+    assert account.account_id in listed.content.decode()
+    change = f"/admin/wallet/payoutaccount/{account.pk}/change/"
+    finance.post(change, {"status": "enabled", "account_id": "acct_other"})
+    account.refresh_from_db()
+    assert account.status == "pending"
+    assert (
+        logged_in(StaffFactory.create(roles=[SUPPORT]))
+        .get("/admin/wallet/payoutaccount/")
+        .status_code
+        == 403
+    )

@@ -66,6 +66,8 @@ class WithdrawalAdmin(admin.ModelAdmin[Withdrawal]):
         "id",
         "user_email",
         "coins",
+        "amount",
+        "currency",
         "status",
         "auto_approved",
         "review_note",
@@ -98,7 +100,17 @@ class WithdrawalAdmin(admin.ModelAdmin[Withdrawal]):
         ),
         (
             "Payout",
-            {"fields": ("payout_attempts", "payout_error", "payout_ref", "paid_at", "failed_at")},
+            {
+                "fields": (
+                    "amount",
+                    "currency",
+                    "payout_attempts",
+                    "payout_error",
+                    "payout_ref",
+                    "paid_at",
+                    "failed_at",
+                )
+            },
         ),
         ("Refund", {"fields": ("refunded_by", "refunded_at", "refund_reason")}),
         ("Ledger", {"fields": ("hold_wallet", "hold", "settlement")}),
