@@ -1,7 +1,7 @@
-"""Issue 13, item 8: every provider's deliveries stay exactly-once under 50 parallel
-duplicates sent to a real uvicorn server (its own bounded database pool, real concurrency),
-and after a run of purchases, spending, refunds and payouts across all providers the ledger
-reconciles.
+"""Issue 13, item 8: the deliveries of every provider, Stripe Connect's included, stay
+exactly-once under 50 parallel duplicates sent to a real uvicorn server (its own bounded
+database pool, real concurrency), and after a run of purchases, spending, refunds and payouts
+across all providers the ledger reconciles.
 
 Each provider's signed bodies come from its own test helpers; the providers' outside APIs
 are the same local stand-ins their own tests use, reached by the server process."""
@@ -20,9 +20,9 @@ from accounts.models import User
 from gifts.services import gift_send
 from tests.factories import CoinPackageFactory, GiftFactory, HostFactory, UserFactory
 from tests.fixtures import access_token_for
-from tests.helpers import balance
+from tests.helpers import balance, earn
 from tests.servers import HOST, Servers, running_servers
-from tests.stripe_standin import STRIPE_TEST_KEY, STRIPE_WEBHOOK_TEST_SECRET
+from tests.stripe_standin import stripe_api  # noqa: F401 (fixture)
 from tests.threads import each_at_once
 from wallet.ledger.models import Transaction, TransactionKind, Wallet
 from wallet.ledger.reconcile import ledger_check
@@ -38,14 +38,23 @@ from wallet.tests.googleplay_helpers import (
     googleplay_fixture,  # noqa: F401 (fixture)
     googleplay_void_delivery,
 )
+from wallet.tests.payouts_helpers import (
+    ConnectStandIn,
+    connect_event_delivery,
+    connect_fixture,  # noqa: F401 (fixture)
+    onboard,
+)
 from wallet.tests.purchase_helpers import WEBHOOK, event, sign
 from wallet.tests.stripe_helpers import charge, checkout_session, dispute, stripe_event_delivery
+from wallet.tests.withdrawal_helpers import make_staff
+from wallet.withdrawals.services import withdrawal_approve, withdrawal_request
+from wallet.withdrawals.tasks import withdrawals_process
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.servers,
     pytest.mark.timeout(240),
-    pytest.mark.usefixtures("payment_sandbox"),
+    pytest.mark.usefixtures("payment_sandbox", "withdrawal_rules"),
 ]
 
 DUPLICATES = 50
@@ -66,6 +75,11 @@ PROVIDER_SETTINGS = [
     "GOOGLEPLAY_OIDC_CERTS_URL",
     "STRIPE_SECRET_KEY",
     "STRIPE_WEBHOOK_SECRET",
+    "STRIPE_CONNECT_WEBHOOK_SECRET",
+    "STRIPE_API_BASE",
+    "PAYOUT_PROVIDER",
+    "PAYOUT_COIN_RATES",
+    "PAYOUT_DEFAULT_CURRENCY",
 ]
 
 Delivery = tuple[str, bytes, dict[str, str]]
@@ -81,10 +95,14 @@ def environment_of(settings: Any, names: list[str]) -> dict[str, str]:
 
 
 @pytest.fixture
-def server(settings: Any, tmp_path: Path, appstore: Any, googleplay: Any) -> Iterator[Servers]:  # noqa: F811
+def server(
+    settings: Any,
+    tmp_path: Path,
+    appstore: Any,  # noqa: F811
+    googleplay: Any,
+    connect: ConnectStandIn,
+) -> Iterator[Servers]:
     settings.PAYMENT_PROVIDERS = [*settings.PAYMENT_PROVIDERS, "stripe"]
-    settings.STRIPE_SECRET_KEY = STRIPE_TEST_KEY
-    settings.STRIPE_WEBHOOK_SECRET = STRIPE_WEBHOOK_TEST_SECRET
     env = environment_of(settings, PROVIDER_SETTINGS)
     with running_servers(tmp_path, static=False, env=env) as started:
         yield started
@@ -130,7 +148,9 @@ def spend(user: User, host: User, coins: int) -> None:
 
 
 def test_fifty_duplicates_of_each_provider_act_once_and_the_ledger_reconciles(
-    server: Servers, googleplay: GooglePlayStandin
+    server: Servers,
+    googleplay: GooglePlayStandin,
+    connect: ConnectStandIn,
 ) -> None:
     port = server.port
     assert port is not None
@@ -207,6 +227,22 @@ def test_fifty_duplicates_of_each_provider_act_once_and_the_ledger_reconciles(
     disputed = stripe_event_delivery("charge.dispute.created", dispute(checkout), event_id="evt_dp")
     assert statuses(fifty_at_once(port, disputed)) == exactly_once("reversed")
     assert balance(stella) == 0
+
+    # Stripe Connect: hana's withdrawal paid by a Transfer, which Stripe reverses; the
+    # reversal delivered 50 times refunds it once.
+    earn(hana, 3000)
+    onboard(hana, connect)
+    withdrawal = withdrawal_request(user=hana, coins=1000)
+    withdrawal_approve(withdrawal_id=withdrawal.pk, staff=make_staff())
+    assert withdrawals_process() == 1
+    withdrawal.refresh_from_db()
+    assert (withdrawal.status, balance(hana)) == ("paid", 2000)
+    transfer = connect.transfers[withdrawal.payout_ref]
+    reversal = {**transfer, "reversed": True, "amount_reversed": transfer["amount"]}
+    answers = fifty_at_once(port, connect_event_delivery("transfer.reversed", reversal))
+    assert statuses(answers) == exactly_once("reversed")
+    withdrawal.refresh_from_db()
+    assert (withdrawal.status, balance(hana)) == ("refunded", 3000)
 
     assert Purchase.objects.filter(status="reversed").count() == 4
     # Checkout providers credit by webhook (the stores' purchases are posted by their apps).
