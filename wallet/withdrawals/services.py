@@ -202,10 +202,9 @@ def _request_open(*, user: User, coins: int, client_hold_key: str | None) -> Wit
 
 def _check_withdrawable(*, user: User, coins: int, wallet_ids: list[int], now: datetime) -> None:
     """Raise AccountRestricted while `user` owes coins, InsufficientFunds unless `coins` are
-    within what she may withdraw. Locks the
-    wallets the hold will move (primary-key order, as wallet_transfer does, which then finds
-    them locked) first, so a concurrent request or spend waits and can't pass on the same
-    earnings."""
+    within what she may withdraw. Locks the wallets the hold will move (primary-key order,
+    as wallet_transfer does, which then finds them locked) first, so a concurrent request or
+    spend waits and can't pass on the same earnings."""
     locked = wallets_lock(set(wallet_ids))
     account_restriction_check(wallet=locked[wallet_ids[0]])
     withdrawable = wallet_withdrawable(user=user, now=now)
