@@ -13,12 +13,13 @@ from rest_framework.test import APIClient
 from accounts.models import User
 from tests.helpers import assert_error
 
-# The routes anyone may call: logging in, registering, the payment provider's webhook.
+# The routes anyone may call: logging in, registering, the providers' signed webhooks.
 PUBLIC = {
     "api/v1/auth/register",
     "api/v1/auth/token",
     "api/v1/auth/token/refresh",
     "api/v1/payments/webhook/<str:provider>",
+    "api/v1/payouts/webhook/stripe",
 }
 METHODS = ("get", "post", "put", "patch", "delete")
 # A value for each path converter: the token or the method is refused before any lookup.
