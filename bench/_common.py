@@ -57,14 +57,20 @@ def database_recreate(url: str) -> None:
 
 
 def django_setup(database_url: str) -> None:
-    """Django on the bench database with production-like settings: DEBUG off (no query log)
-    and Redis keys of its own."""
+    """Django on the bench database with production-like settings: DEBUG off (no query log),
+    the sandbox providers allowed as on staging, and Redis keys of its own (the servers a
+    bench starts inherit this environment)."""
     os.environ["DJANGO_SETTINGS_MODULE"] = "videochat.settings"
     os.environ["DATABASE_URL"] = database_url
     os.environ["DEBUG"] = "0"
     os.environ["SECRET_KEY"] = "bench-only-secret-key-that-is-long-enough-to-pass"  # noqa: S105
     os.environ["ALLOWED_HOSTS"] = "localhost"
     os.environ["REDIS_PREFIX"] = "videochat-bench"
+    # Production refuses play money; a bench moves only play money, as staging would.
+    os.environ["PAYMENTS_ALLOW_SANDBOX"] = "1"
+    os.environ.setdefault("PAYMENT_PROVIDERS", "sandbox")
+    os.environ.setdefault("PAYOUT_PROVIDER", "sandbox")
+    os.environ.setdefault("PAYMENTS_SANDBOX_SECRET", "bench-only-sandbox-secret")
     sys.path.insert(0, str(ROOT))
     import django
 
