@@ -214,22 +214,22 @@ def test_owing_blocks_calls_and_gifts(alice, hana, in_debt):
     assert balance(alice) == 500
 
 
-def test_owing_blocks_withdrawals(settings):
+def test_owing_blocks_withdrawals():
     host = HostFactory.create()
-    earn(host, 5000)
     purchase = bought(host, coins=1000)
     spend_on(HostFactory.create(), host, 1000)
     Entry.objects.filter(type__in=["gift_sent", "gift_received"]).update(
         created_at=timezone.now() - timedelta(days=30)
     )
-    # Her own coins are spent first: the bought ones are gone, her earnings remain.
     reverse(purchase)
-    assert owed(host) == 0  # the balance (her earnings) covered it
+    assert owed(host) == 1000
+    earn(host, 5000)  # settled earnings she could otherwise withdraw
 
-    host_wallet = Wallet.objects.get(owner=host)
-    Wallet.objects.filter(pk=host_wallet.pk).update(owed=10)
-    with pytest.raises(AccountRestricted):
+    with pytest.raises(AccountRestricted) as refused:
         withdrawal_request(user=host, coins=1000)
+
+    assert refused.value.details == {"owed": 1000}
+    assert balance(host) == 5000
 
 
 def test_the_next_purchase_pays_the_debt_first(alice, hana, in_debt):
