@@ -177,9 +177,10 @@ def seed(rows: int, days: int) -> tuple[str, int]:
         progress("the purchases")
         cursor.execute(
             "INSERT INTO wallet_purchase (user_id, package_id, coins, price, currency, provider,"
-            " provider_ref, idempotency_key, status, credit_id, created_at, updated_at)"
+            " provider_ref, external_id, idempotency_key, status, credit_id, reversed_coins,"
+            " reversal_reason, created_at, updated_at)"
             " SELECT w.owner_id, %(package)s, 100, 4.99, CASE WHEN t.id %% 40 = 0 THEN 'EUR'"
-            " ELSE 'USD' END, 'sandbox', 'bench-' || t.id, '', 'credited', t.id,"
+            " ELSE 'USD' END, 'sandbox', 'bench-' || t.id, '', '', 'credited', t.id, 0, '',"
             " t.created_at, t.created_at"
             " FROM wallet_transaction t JOIN wallet_entry e ON e.transaction_id = t.id"
             " AND e.type = 'purchase' JOIN wallet_wallet w ON w.id = e.wallet_id"
