@@ -21,6 +21,8 @@ from accounts.models import User
 from tests.stripe_standin import (
     STRIPE_CONNECT_WEBHOOK_TEST_SECRET,
     STRIPE_TEST_KEY,
+    stripe_error,
+    stripe_event,
     stripe_signature,
 )
 from wallet.payouts.models import PayoutAccount
@@ -29,26 +31,6 @@ ONBOARDING = "/api/v1/payouts/onboarding"
 ACCOUNT = "/api/v1/payouts/account"
 CONNECT_WEBHOOK = "/api/v1/payouts/webhook/stripe"
 RATES = ["USD=0.005", "EUR=0.0046", "JPY=0.75"]
-
-
-def connect_event(
-    event_type: str, obj: dict[str, Any], *, account: str = "", event_id: str = ""
-) -> bytes:
-    """A Connect event's JSON body as Stripe posts it: `account` is the connected account it
-    happened on (an account's own id for `account.updated`)."""
-    body = {
-        "id": event_id or f"evt_test_{secrets.token_hex(12)}",
-        "object": "event",
-        "account": account or (obj["id"] if obj.get("object") == "account" else None),
-        "api_version": "2025-09-30.clover",
-        "created": int(time.time()),
-        "livemode": False,
-        "pending_webhooks": 1,
-        "request": {"id": None, "idempotency_key": None},
-        "type": event_type,
-        "data": {"object": obj},
-    }
-    return json.dumps(body).encode()
 
 
 def connect_event_delivery(
@@ -62,7 +44,9 @@ def connect_event_delivery(
     """One delivery of a new Connect event: the webhook's path, the JSON body and the headers
     to post (`Stripe-Signature` with the Connect endpoint's test secret, signed now or at
     `timestamp`). Needs the `stripe_api` fixture (it sets that secret)."""
-    body = connect_event(event_type, obj, account=account)
+    # The account it happened on; an account's own id for `account.updated`.
+    on = account or (obj["id"] if obj.get("object") == "account" else None)
+    body = stripe_event(event_type, obj, account=on)
     headers = {
         "Content-Type": "application/json",
         "Stripe-Signature": stripe_signature(body, secret, timestamp=timestamp),
@@ -82,12 +66,6 @@ def account_object(account_id: str, *, payouts_enabled: bool, currency: str = "u
         "default_currency": currency,
         "capabilities": {"transfers": "active" if payouts_enabled else "inactive"},
     }
-
-
-def stripe_error(status: int, type_: str, message: str, **fields: str) -> Response:
-    """An error answer in Stripe's shape."""
-    body = {"error": {"type": type_, "message": message, **fields}}
-    return Response(json.dumps(body), status=status, content_type="application/json")
 
 
 def _ok(body: dict[str, Any]) -> Response:

@@ -3,16 +3,20 @@ deliveries signed as Stripe signs them, and a stand-in for `POST /v1/checkout/se
 answers as Stripe does (sessions per idempotency key, Stripe error bodies)."""
 
 import json
-import secrets
 import threading
-import time
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
 from werkzeug import Request, Response
 
-from tests.stripe_standin import STRIPE_TEST_KEY, STRIPE_WEBHOOK_TEST_SECRET, stripe_signature
+from tests.stripe_standin import (
+    STRIPE_TEST_KEY,
+    STRIPE_WEBHOOK_TEST_SECRET,
+    stripe_error,
+    stripe_event,
+    stripe_signature,
+)
 from wallet.purchases.models import Purchase
 from wallet.purchases.stripe import to_minor_units
 
@@ -93,22 +97,6 @@ def dispute(purchase: Purchase, **fields: Any) -> dict[str, Any]:
     }
 
 
-def stripe_event(event_type: str, obj: dict[str, Any], *, event_id: str = "") -> bytes:
-    """A Stripe event's JSON body, as Stripe posts it to the webhook endpoint."""
-    body = {
-        "id": event_id or f"evt_test_{secrets.token_hex(12)}",
-        "object": "event",
-        "api_version": "2025-09-30.clover",
-        "created": int(time.time()),
-        "livemode": False,
-        "pending_webhooks": 1,
-        "request": {"id": None, "idempotency_key": None},
-        "type": event_type,
-        "data": {"object": obj},
-    }
-    return json.dumps(body).encode()
-
-
 def stripe_event_delivery(
     event_type: str,
     obj: dict[str, Any],
@@ -123,12 +111,6 @@ def stripe_event_delivery(
     body = stripe_event(event_type, obj, event_id=event_id)
     headers = {"Stripe-Signature": stripe_signature(body, secret, timestamp=timestamp)}
     return STRIPE_WEBHOOK, body, headers
-
-
-def stripe_error(status: int, type_: str, message: str, **fields: str) -> Response:
-    """An error answer in Stripe's shape."""
-    body = {"error": {"type": type_, "message": message, **fields}}
-    return Response(json.dumps(body), status=status, content_type="application/json")
 
 
 @dataclass
