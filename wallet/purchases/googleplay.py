@@ -22,16 +22,18 @@ import time
 from collections.abc import Mapping
 from decimal import Decimal
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import google_auth_httplib2
+import googleapiclient
 import httplib2
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from google.auth import exceptions as auth_exceptions
 from google.auth import transport
 from google.oauth2 import id_token, service_account
-from googleapiclient.discovery import build
+from googleapiclient.discovery import build_from_document
 from googleapiclient.errors import HttpError
 from jwt import PyJWTError
 
@@ -222,18 +224,15 @@ class GooglePlayProvider(StoreProvider):
             raise BadSignature("The OIDC token is not the push subscription's service account.")
 
     def _products(self) -> Any:
-        """The API's purchases.products resource. Built per call (a few ms): httplib2
-        connections are not thread-safe, the credentials (and their access token) are
-        shared."""
+        """The API's purchases.products resource. Built per call from the parsed discovery
+        document (a fraction of a millisecond; parsing it is 5 ms): httplib2 connections are
+        not thread-safe, the credentials (and their access token) are shared."""
         http = google_auth_httplib2.AuthorizedHttp(
             self._credentials, http=httplib2.Http(timeout=TIMEOUT_SECONDS)
         )
-        service = build(
-            "androidpublisher",
-            "v3",
+        service = build_from_document(
+            _discovery_document(),
             http=http,
-            static_discovery=True,
-            cache_discovery=False,
             client_options={"api_endpoint": self._api_base} if self._api_base else None,
         )
         return service.purchases().products()
@@ -268,6 +267,17 @@ def _unavailable(action: str, exc: Exception) -> ServiceUnavailable:
 
 def _test_purchases_accepted() -> bool:
     return bool(settings.DEBUG or settings.PAYMENTS_ALLOW_SANDBOX)
+
+
+@lru_cache(maxsize=1)
+def _discovery_document() -> dict[str, Any]:
+    """The androidpublisher v3 discovery document the library ships (never downloaded),
+    parsed once per process."""
+    path = (
+        Path(googleapiclient.__file__).parent / "discovery_cache/documents/androidpublisher.v3.json"
+    )
+    document: dict[str, Any] = json.loads(path.read_text())
+    return document
 
 
 @lru_cache(maxsize=4)

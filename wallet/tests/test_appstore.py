@@ -537,6 +537,7 @@ def test_a_misconfigured_app_store_is_unavailable_not_a_bad_receipt(alice, packa
     assert_nothing_changed(alice)
 
 
+@pytest.mark.load
 @pytest.mark.django_db(transaction=True)
 def test_the_same_transaction_posted_at_once_credits_once():
     alice = UserFactory.create()

@@ -148,6 +148,7 @@ def test_a_promo_code_purchase_is_accepted_in_production(googleplay, settings):
     assert verify(token).provider_ref == order_id
 
 
+@pytest.mark.slow
 def test_a_google_outage_is_service_unavailable_after_one_retry(googleplay: GooglePlayStandin):
     token, _order_id = googleplay.buy(PRODUCT)
     googleplay.failing = 500
@@ -171,6 +172,7 @@ def test_permissions_missing_in_play_console_are_unavailable_and_logged(googlepl
     assert "check its permissions in Play Console" in caplog.text
 
 
+@pytest.mark.slow
 def test_google_unreachable_is_service_unavailable(googleplay, settings):
     token, _order_id = googleplay.buy(PRODUCT)
     settings.GOOGLEPLAY_API_BASE = f"http://127.0.0.1:{closed_port()}/"
@@ -255,6 +257,7 @@ def test_a_purchase_consumed_meanwhile_is_logged_not_raised(googleplay, caplog):
     assert f"refused to consume order {order_id}" in caplog.text
 
 
+@pytest.mark.slow
 def test_consuming_during_an_outage_is_service_unavailable(googleplay: GooglePlayStandin):
     token, _order_id = googleplay.buy(PRODUCT)
     transaction = verify(token)
@@ -420,6 +423,7 @@ def test_a_purchase_is_credited_once_and_consumed_at_google(googleplay, package,
     assert googleplay.calls("consume") == [(PRODUCT, token)]
 
 
+@pytest.mark.slow
 def test_a_purchase_google_failed_to_consume_is_consumed_on_the_replay(
     googleplay, package, alice, client_for
 ):
@@ -472,6 +476,7 @@ def test_a_purchase_google_does_not_confirm_credits_nothing(
     assert googleplay.calls("consume") == []
 
 
+@pytest.mark.slow
 def test_a_google_outage_is_503_and_credits_nothing(googleplay, package, alice, client_for):
     token, _order_id = googleplay.buy(PRODUCT)
     googleplay.failing = 500
@@ -534,6 +539,7 @@ def test_googles_certificates_unavailable_is_503_and_records_nothing(googleplay,
     assert not PaymentEvent.objects.exists()
 
 
+@pytest.mark.load
 @pytest.mark.django_db(transaction=True)
 def test_twenty_apps_sending_one_token_at_once_credit_it_once(googleplay, package, alice):
     token, _order_id = googleplay.buy(PRODUCT)
@@ -562,6 +568,7 @@ def test_a_voided_purchase_we_never_credited_is_acknowledged(googleplay: GoogleP
     assert response.json() == {"status": "unknown_reference"}
 
 
+@pytest.mark.load
 @pytest.mark.django_db(transaction=True)
 def test_twenty_pushes_of_one_void_at_once_take_the_coins_back_once(googleplay, package, alice):
     token, order_id = googleplay.buy(PRODUCT)

@@ -56,6 +56,7 @@ def test_a_host_onboards_with_one_express_account_and_a_new_link_each_time(
     assert client.get(ACCOUNT).json() == {"status": "pending"}
 
 
+@pytest.mark.load
 @pytest.mark.django_db(transaction=True)
 def test_first_calls_at_once_make_one_account(connect, hana, client_for):
     client = client_for(hana)

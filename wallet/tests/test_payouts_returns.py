@@ -208,6 +208,7 @@ def test_a_badly_signed_reversal_changes_nothing(connect, paid, hana):
     assert PaymentEvent.objects.filter(outcome="bad_signature").count() == 1
 
 
+@pytest.mark.load
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("event_type", ["transfer.reversed", "payout.failed"])
 def test_duplicate_deliveries_at_once_refund_once(connect, paid, account_id, hana, event_type):

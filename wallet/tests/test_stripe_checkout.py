@@ -189,6 +189,7 @@ def test_a_paid_purchase_replayed_opens_no_new_checkout(alice, checkout):
     assert len(checkout.requests) == 1
 
 
+@pytest.mark.slow
 def test_stripe_down_is_503_and_the_retry_with_the_same_key_works(alice, checkout):
     package = CoinPackageFactory.create(coins=100, price=Decimal("4.99"))
     # The library retries twice on a 5xx, with the same idempotency key: all three fail.
@@ -402,6 +403,7 @@ def test_other_events_are_recorded_and_ignored(alice, purchase):
     assert outcomes() == ["ignored"]
 
 
+@pytest.mark.load
 @pytest.mark.django_db(transaction=True)
 def test_twenty_concurrent_deliveries_of_one_event_credit_once(stripe_payments):
     checkout = CheckoutStandIn()
