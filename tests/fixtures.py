@@ -5,6 +5,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from django.conf import settings
+from django.core.management.commands import flush
 from django_redis import get_redis_connection
 from mongoengine.connection import get_db
 from rest_framework.test import APIClient
@@ -13,6 +14,17 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from accounts.models import User
 from tests.factories import HostFactory, UserFactory
 from wallet.ledger.services import wallet_system_ensure
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup: None) -> Iterator[None]:
+    """pytest-django's test databases, migrated; then the flush after a transactional test no
+    longer sends post_migrate. The flush keeps what post_migrate would re-create (content
+    types, permissions, the roles' groups: tests/postgresql/base.py), and re-checking it all
+    cost 140 ms a test."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(flush, "emit_post_migrate_signal", lambda *args, **kwargs: None)
+        yield
 
 
 @pytest.fixture(autouse=True)
