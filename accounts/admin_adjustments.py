@@ -14,8 +14,9 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 
 from accounts.models import User
+from adminpanel.audit.services import REASON_MAX
 from videochat.errors import InsufficientFunds
-from wallet.ledger.adjustments import REASON_MAX, wallet_adjust_by_staff
+from wallet.ledger.adjustments import wallet_adjust_by_staff
 from wallet.ledger.services import wallet_of_user
 
 

@@ -15,8 +15,13 @@ from django.db import models, transaction
 
 from accounts.models import User
 from adminpanel.models import AuditEntry
+from videochat.errors import ValidationFailed
 
 SYSTEM = "system"
+
+# The longest reason a staff decision (an adjustment, a write-off, a rejection or refund of a
+# withdrawal) may give; the reason is shown to people and kept in the audit log.
+REASON_MAX = 200
 
 
 @dataclass(frozen=True)
@@ -36,6 +41,17 @@ def audit_origin(origin: AuditOrigin) -> Iterator[None]:
         yield
     finally:
         _origin.reset(token)
+
+
+def reason_clean(reason: str, *, message: str) -> str:
+    """A staff decision's reason, stripped: 1 to REASON_MAX characters, else ValidationFailed
+    with `message` (what is missing, in the decision's words)."""
+    reason = reason.strip()
+    if not reason or len(reason) > REASON_MAX:
+        raise ValidationFailed(
+            message, details={"reason": [f"Say why, in 1 to {REASON_MAX} characters."]}
+        )
+    return reason
 
 
 def audit_record(

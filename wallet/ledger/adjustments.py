@@ -4,11 +4,8 @@ taken back, through the ledger (never by editing a balance), with a reason, audi
 from django.db import transaction
 
 from accounts.models import User
-from adminpanel.audit.services import audit_record
-from videochat.errors import ValidationFailed
+from adminpanel.audit.services import audit_record, reason_clean
 from wallet.ledger.services import TransferResult, wallet_adjust, wallet_ensure
-
-REASON_MAX = 200
 
 
 def wallet_adjust_by_staff(
@@ -18,12 +15,7 @@ def wallet_adjust_by_staff(
     `idempotency_key` (a repeat returns the first adjustment, `replayed`, and writes no second
     audit entry). Taking back more than the balance is InsufficientFunds: nothing moves. The
     audit entry `wallet.adjust` shows the balance before and after."""
-    reason = reason.strip()
-    if not reason or len(reason) > REASON_MAX:
-        raise ValidationFailed(
-            "An adjustment needs a reason.",
-            details={"reason": [f"Say why, in 1 to {REASON_MAX} characters."]},
-        )
+    reason = reason_clean(reason, message="An adjustment needs a reason.")
     wallet_id = wallet_ensure(user_id=user.pk)
     with transaction.atomic():
         result = wallet_adjust(

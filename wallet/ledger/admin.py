@@ -10,8 +10,9 @@ from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
 from accounts.models import User
+from adminpanel.audit.services import REASON_MAX
 from adminpanel.readonly import StaffReadOnly
-from wallet.ledger.debts import REASON_MAX, debt_write_off
+from wallet.ledger.debts import debt_write_off
 from wallet.ledger.models import Entry, Transaction, Wallet
 
 

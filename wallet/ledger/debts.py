@@ -16,12 +16,10 @@ from django.db import transaction
 from django.db.models import F
 
 from accounts.models import User
-from adminpanel.audit.services import audit_record
-from videochat.errors import AccountRestricted, ValidationFailed
+from adminpanel.audit.services import audit_record, reason_clean
+from videochat.errors import AccountRestricted
 from wallet.ledger.models import EntryType, TransactionKind, Wallet, WalletKind
 from wallet.ledger.services import Leg, system_wallet_id, wallet_ensure, wallet_transfer
-
-REASON_MAX = 200
 
 
 def receivables_wallet_id(*, user_id: int) -> int:
@@ -53,10 +51,10 @@ def debt_add(*, wallet_id: int, coins: int) -> None:
 
 
 def debt_settle_from_purchase(*, user_id: int, wallet: Wallet, coins: int, key: str) -> int:
-    """A purchase of `coins` was just credited to the (locked, current) `wallet`: what the
-    user owes is paid from it first, as a `purchase_reversal` entry of its own (so the
-    history shows the whole purchase, then what settled the debt). Returns the coins paid.
-    The caller locked the user's receivables shard with the wallet."""
+    """A purchase of `coins` was just credited to the locked `wallet` (its `owed` current):
+    what the user owes is paid from it first, as a `purchase_reversal` entry of its own (so
+    the history shows the whole purchase, then what settled the debt). Returns the coins
+    paid. The caller locked the user's receivables shard with the wallet."""
     paid = min(wallet.owed, coins)
     if paid <= 0:
         return 0
@@ -79,12 +77,7 @@ def debt_write_off(*, user: User, reason: str, by: User) -> int:
     staff adjustments wallet (the platform takes the loss), the restriction lifts, and the
     audit entry `wallet.debt_write_off` says who and why. Returns the coins written off (0
     when the user owed nothing: nothing is written)."""
-    reason = reason.strip()
-    if not reason or len(reason) > REASON_MAX:
-        raise ValidationFailed(
-            "A write-off needs a reason.",
-            details={"reason": [f"Say why, in 1 to {REASON_MAX} characters."]},
-        )
+    reason = reason_clean(reason, message="A write-off needs a reason.")
     wallet_id = wallet_ensure(user_id=user.pk)
     receivables = receivables_wallet_id(user_id=user.pk)
     with transaction.atomic():

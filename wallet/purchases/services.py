@@ -353,7 +353,7 @@ def _purchase_credit(purchase: Purchase, *, metadata: dict[str, Any]) -> None:
     clearing = system_wallet_id(kind=WalletKind.PAYMENT_CLEARING, key=key)
     # Every wallet the credit and a settlement may move, locked first in primary-key order.
     receivables = receivables_wallet_id(user_id=purchase.user_id)
-    wallets_lock({user_wallet, clearing, receivables})
+    locked = wallets_lock({user_wallet, clearing, receivables})
     credit = wallet_transfer(
         kind=TransactionKind.PURCHASE,
         idempotency_key=key,
@@ -367,9 +367,10 @@ def _purchase_credit(purchase: Purchase, *, metadata: dict[str, Any]) -> None:
     purchase.status = Purchase.Status.CREDITED
     purchase.credit = credit.transaction
     purchase.save(update_fields=["status", "credit", "external_id", "updated_at"])
-    wallet = wallets_lock({user_wallet})[user_wallet]
+    # What it owes is as locked above: only debts and their settlement change it, under the
+    # same lock.
     debt_settle_from_purchase(
-        user_id=purchase.user_id, wallet=wallet, coins=purchase.coins, key=key
+        user_id=purchase.user_id, wallet=locked[user_wallet], coins=purchase.coins, key=key
     )
 
 

@@ -16,10 +16,10 @@ from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
 from accounts.models import User
+from adminpanel.audit.services import REASON_MAX
 from videochat.errors import ApplicationError
 from wallet.withdrawals.models import Withdrawal
 from wallet.withdrawals.services import (
-    REASON_MAX,
     withdrawal_approve,
     withdrawal_payout_retry,
     withdrawal_refund,

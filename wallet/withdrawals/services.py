@@ -36,7 +36,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import User
-from adminpanel.audit.services import audit_record
+from adminpanel.audit.services import REASON_MAX, audit_record, reason_clean
 from videochat.errors import (
     Conflict,
     HostNotVerified,
@@ -74,9 +74,6 @@ logger = logging.getLogger(__name__)
 PAYOUT_MAX_ATTEMPTS = 5
 # Payouts one sweep attempts; the next tick (a minute later) takes the rest.
 PAYOUT_BATCH = 100
-
-# What a rejection or a refund tells the host (Withdrawal.rejection_reason, refund_reason).
-REASON_MAX = 200
 
 _ONE_OPEN_CONSTRAINT = "withdrawal_one_open_per_user"
 
@@ -411,7 +408,7 @@ def withdrawal_reject(*, withdrawal_id: int, staff: User, reason: str) -> Withdr
     `withdrawal_refund`. Raises Conflict when it is no longer pending (an approved one may
     already be on its way to the host's bank)."""
     _check_staff(staff)
-    reason = _clean_reason(reason)
+    reason = reason_clean(reason, message="Give the host a reason.")
     with transaction.atomic():
         withdrawal = _locked(withdrawal_id)
         _check_pending(withdrawal)
@@ -433,7 +430,7 @@ def withdrawal_refund(*, withdrawal_id: int, staff: User, reason: str) -> Withdr
     failure). Raises Conflict otherwise, also when it was refunded already (a double click
     moves the coins once)."""
     _check_staff(staff)
-    reason = _clean_reason(reason)
+    reason = reason_clean(reason, message="Give the host a reason.")
     with transaction.atomic():
         withdrawal = _locked(withdrawal_id)
         if withdrawal.status != Withdrawal.Status.FAILED:
@@ -477,7 +474,7 @@ def withdrawal_payout_returned(*, withdrawal_id: int, reason: str) -> bool:
             payout_error=withdrawal.payout_error,
             failed_at=withdrawal.failed_at,
             refunded_at=now,
-            refund_reason=_clean_reason(f"The payout came back: {reason}"[:REASON_MAX]),
+            refund_reason=f"The payout came back: {reason}"[:REASON_MAX],
         )
         audit_record(
             actor=None,
@@ -557,16 +554,6 @@ def _audit(
 def _check_staff(staff: User) -> None:
     if not (staff.is_active and staff.is_staff):
         raise PermissionDenied("Only staff review withdrawals.")
-
-
-def _clean_reason(reason: str) -> str:
-    """What the host is told: 1 to REASON_MAX characters."""
-    reason = reason.strip()
-    if not reason or len(reason) > REASON_MAX:
-        raise ValidationFailed(
-            "Give the host a reason.", details={"reason": [f"1 to {REASON_MAX} characters."]}
-        )
-    return reason
 
 
 def _locked(withdrawal_id: int) -> Withdrawal:
